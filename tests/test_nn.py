@@ -49,19 +49,25 @@ def test_dropout_backward_matches_jax_grad(getkey):
 
 @pytest.mark.parametrize("activation", nn.ACTIVATIONS)
 @pytest.mark.parametrize("dropout_mode", nn.DROPOUT_MODES)
-def test_mlp_backward_matches_jax_grad_with_fixed_masks(activation, dropout_mode, getkey):
+def test_mlp_backward_matches_jax_grad_with_fixed_masks(
+    activation, dropout_mode, getkey
+):
     spec = nn.MLPSpec(
         (5, 8, 7, 3), activation, dropout_layers=(1, 2), dropout_mode=dropout_mode
     )
     params = nn.init_mlp(getkey(), spec)
-    params = {k: v + 0.1 * jax.random.normal(getkey(), v.shape) for k, v in params.items()}
+    params = {
+        k: v + 0.1 * jax.random.normal(getkey(), v.shape) for k, v in params.items()
+    }
     x = jax.random.normal(getkey(), (9, 5))
     labels = jax.random.randint(getkey(), (9,), 0, 3)
     targets = nn.smooth_labels(labels, 3, 0.1)
     masks = nn.dropout_masks(getkey(), spec, 9, 0.4)
 
     def loss(p):
-        return nn.softmax_cross_entropy(nn.mlp_forward(p, x, spec, masks)[0], targets)[0]
+        return nn.softmax_cross_entropy(nn.mlp_forward(p, x, spec, masks)[0], targets)[
+            0
+        ]
 
     logits, cache = nn.mlp_forward(params, x, spec, masks)
     _, delta = nn.softmax_cross_entropy(logits, targets)
@@ -89,7 +95,9 @@ def test_dropout_masks_differ_between_keys_and_not_within(getkey):
     b = nn.dropout_masks(k, spec, 4, 0.5)
     c = nn.dropout_masks(jax.random.fold_in(k, 1), spec, 4, 0.5)
     for l in (1, 2):
-        np.testing.assert_array_equal(a[l], b[l])  # a key is a value: same key, same mask
+        np.testing.assert_array_equal(
+            a[l], b[l]
+        )  # a key is a value: same key, same mask
         assert not np.array_equal(a[l], c[l])
     assert not np.array_equal(a[1], a[2])  # layers draw from distinct streams
 
@@ -149,7 +157,7 @@ def test_weighted_losses_ignore_padding_and_match_jax_grad(getkey):
     for loss_fn in nn.LOSSES.values():
         loss, delta = loss_fn(z, t, w)
         close(loss, loss_fn(z[:4], t[:4])[0])
-        close(delta, jax.grad(lambda z: loss_fn(z, t, w)[0])(z))
+        close(delta, jax.grad(lambda z, f=loss_fn: f(z, t, w)[0])(z))
         assert np.all(np.asarray(delta[4:]) == 0)
 
 

@@ -118,7 +118,9 @@ def dropout_backward(mask: Array, delta: Array) -> Array:
 def init_linear(key: Array, fan_in: int, fan_out: int, init: str) -> Params:
     """Return {W, b} for one Linear layer; biases start at zero."""
     if init == "glorot_normal":
-        W = jax.random.normal(key, (fan_in, fan_out)) * math.sqrt(2 / (fan_in + fan_out))
+        W = jax.random.normal(key, (fan_in, fan_out)) * math.sqrt(
+            2 / (fan_in + fan_out)
+        )
     elif init == "glorot_uniform":
         limit = math.sqrt(6 / (fan_in + fan_out))
         W = jax.random.uniform(key, (fan_in, fan_out), minval=-limit, maxval=limit)
@@ -175,7 +177,8 @@ class MLPSpec:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.dropout_mode not in DROPOUT_MODES:
             raise ValueError(
-                f"dropout_mode must be one of {DROPOUT_MODES}, got {self.dropout_mode!r}"
+                f"dropout_mode must be one of {DROPOUT_MODES},"
+                f" got {self.dropout_mode!r}"
             )
         n_hidden = len(widths) - 2
         for l in self.dropout_layers:

@@ -1,0 +1,281 @@
+"""Schedules and regularizing optimizers, as optax transformations.
+
+The backward pass hands over the likelihood gradient alone; every regularizer enters
+here, as one small transformation named for what it does:
+
+    add_l2_gradient   coupled L2:   g <- g + l2_strength * theta  (before the optimizer)
+    add_l1_gradient   coupled L1:   g <- g + l1_strength * sign(theta)
+    decoupled_l2      AdamW:        theta <- theta - s_t * l2_strength * theta
+    decoupled_l1      its L1 twin:  theta <- theta - s_t * l1_strength * sign(theta)
+    proximal_l1       soft-threshold theta after each step by s_t * l1_strength
+
+The coupled gradients follow the post's optimizer code: L2 adds ``lambda * theta``, not
+the ``2 * lambda * theta`` that differentiating ``lambda |theta|^2`` would give, so a
+strength here means what it means in the post. ``s_t`` is the step size of the decay:
+the learning rate ``lr_t`` (the post's formula, as PyTorch and optax do) or the schedule
+multiplier ``lr_t / lr_0`` (Loshchilov & Hutter's AdamW), chosen by ``decay_scaling``.
+
+Which parameters are penalized is a mask built from parameter names (``W*`` weights,
+``b*`` biases); the post penalizes biases too, so that is the default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+Array = jax.Array
+Schedule = Callable[[Array], Array]
+
+OPTIMIZERS = ("sgd", "adam")
+PENALTIES = ("coupled", "decoupled", "proximal")
+DECAY_SCALINGS = ("learning_rate", "schedule")
+
+
+def power_law_schedule(
+    learning_rate: Array | float, alpha: Array | float, tau: Array | float
+) -> Schedule:
+    """Return lr(count) = lr0 / (1 + t / tau)^alpha with t = count + 1.
+
+    optax counts updates from 0; the post's optimizer increments t before its first
+    step, so the first update already uses t = 1.
+    """
+
+    def schedule(count: Array) -> Array:
+        t = count + 1
+        return learning_rate / (1.0 + t / tau) ** alpha
+
+    return schedule
+
+
+class CountState(NamedTuple):
+    """The number of updates applied so far."""
+
+    count: Array
+
+
+def _penalized(
+    updates: optax.Updates,
+    params: optax.Params,
+    mask: Mapping[str, bool],
+    fn: Callable[[Array, Array], Array],
+) -> optax.Updates:
+    """Apply fn(update, param) to the masked leaves; pass the others through."""
+    return {k: fn(u, params[k]) if mask[k] else u for k, u in updates.items()}
+
+
+def add_l2_gradient(
+    l2_strength: Array | float, mask: Mapping[str, bool]
+) -> optax.GradientTransformation:
+    """Coupled L2: add l2_strength * theta to the gradient."""
+
+    def update_fn(updates, state, params=None):
+        # g_i <- g_i + lambda_2 theta_i
+        return _penalized(
+            updates, params, mask, lambda g, p: g + l2_strength * p
+        ), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+
+
+def add_l1_gradient(
+    l1_strength: Array | float, mask: Mapping[str, bool]
+) -> optax.GradientTransformation:
+    """Coupled L1: add l1_strength * sign(theta) to the gradient (a subgradient)."""
+
+    def update_fn(updates, state, params=None):
+        # g_i <- g_i + lambda_1 sign(theta_i)
+        return _penalized(
+            updates, params, mask, lambda g, p: g + l1_strength * jnp.sign(p)
+        ), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+
+
+def _decay_step(schedule: Schedule, count: Array, scaling: str, lr0) -> Array:
+    """Return s_t: lr_t, or lr_t / lr_0 for the AdamW paper's convention."""
+    lr_t = schedule(count)
+    return lr_t if scaling == "learning_rate" else lr_t / lr0
+
+
+def _counted(update_fn) -> optax.GradientTransformation:
+    """Wrap update_fn(updates, count, params) in a transformation that counts steps."""
+
+    def init_fn(params):
+        del params
+        return CountState(jnp.zeros([], jnp.int32))
+
+    def wrapped(updates, state, params=None):
+        new = update_fn(updates, state.count, params)
+        return new, CountState(optax.safe_increment(state.count))
+
+    return optax.GradientTransformation(init_fn, wrapped)
+
+
+def decoupled_l2(
+    l2_strength: Array | float,
+    step_size: Callable[[Array], Array],
+    mask: Mapping[str, bool],
+) -> optax.GradientTransformation:
+    """Decoupled L2 (AdamW): add -s_t * l2_strength * theta after the optimizer."""
+
+    def update_fn(updates, count, params):
+        s = step_size(count)
+        # theta <- theta - (lr_t m_t / sqrt(v_t)) - s_t lambda_2 theta
+        return _penalized(updates, params, mask, lambda u, p: u - s * l2_strength * p)
+
+    return _counted(update_fn)
+
+
+def decoupled_l1(
+    l1_strength: Array | float,
+    step_size: Callable[[Array], Array],
+    mask: Mapping[str, bool],
+) -> optax.GradientTransformation:
+    """Decoupled L1: add -s_t * l1_strength * sign(theta) after the optimizer."""
+
+    def update_fn(updates, count, params):
+        s = step_size(count)
+        return _penalized(
+            updates, params, mask, lambda u, p: u - s * l1_strength * jnp.sign(p)
+        )
+
+    return _counted(update_fn)
+
+
+def proximal_l1(
+    l1_strength: Array | float,
+    step_size: Callable[[Array], Array],
+    mask: Mapping[str, bool],
+) -> optax.GradientTransformation:
+    """Proximal L1: soft-threshold theta + u by s_t * l1_strength; exact zeros."""
+
+    def update_fn(updates, count, params):
+        threshold = step_size(count) * l1_strength
+
+        def prox(u, p):
+            # theta' = sign(theta + u) max(|theta + u| - s_t lambda_1, 0)
+            moved = p + u
+            shrunk = jnp.sign(moved) * jnp.maximum(jnp.abs(moved) - threshold, 0.0)
+            return shrunk - p
+
+        return _penalized(updates, params, mask, prox)
+
+    return _counted(update_fn)
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """The static part of an optimizer: what changes the compiled program."""
+
+    name: str = "sgd"  # "sgd" or "adam"
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8  # added to sqrt(v_hat), as optax and PyTorch do
+    # "coupled": penalty gradients join the likelihood gradient (the post's SGD);
+    # "decoupled": applied outside the adaptive scaling (AdamW);
+    # "proximal": L1 by soft-thresholding, L2 decoupled.
+    penalty: str = "coupled"
+    decay_scaling: str = "learning_rate"  # the post's theta -= lr_t lambda theta
+    penalize_biases: bool = True  # the post's optimizer decays b as well as W
+
+    def __post_init__(self) -> None:
+        for field, allowed in (
+            ("name", OPTIMIZERS),
+            ("penalty", PENALTIES),
+            ("decay_scaling", DECAY_SCALINGS),
+        ):
+            value = getattr(self, field)
+            if value not in allowed:
+                raise ValueError(
+                    f"optimizer {field} must be one of {allowed}, got {value!r}"
+                )
+        for field in ("beta1", "beta2"):
+            value = getattr(self, field)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{field} must be in [0, 1), got {value}")
+        if not self.eps > 0:
+            raise ValueError(f"eps must be > 0, got {self.eps} — e.g. 1e-8")
+
+
+class Hyper(NamedTuple):
+    """Optimizer values that may differ between ensemble members (traced scalars)."""
+
+    learning_rate: Array | float
+    alpha: Array | float
+    tau: Array | float
+    l2_strength: Array | float = 0.0
+    l1_strength: Array | float = 0.0
+
+
+def penalty_mask(params: Mapping[str, Array], penalize_biases: bool) -> dict[str, bool]:
+    """Return {name: penalized?}; names must start with W (weights) or b (biases)."""
+    mask = {}
+    for name in params:
+        if name.startswith("W"):
+            mask[name] = True
+        elif name.startswith("b"):
+            mask[name] = penalize_biases
+        else:
+            raise ValueError(
+                f"parameter name {name!r} must start with 'W' (a weight) or 'b'"
+                " (a bias) so the penalty mask knows what it is — rename it"
+            )
+    return mask
+
+
+def build_optimizer(
+    spec: OptimizerSpec, hyper: Hyper, mask: Mapping[str, bool]
+) -> optax.GradientTransformation:
+    """Return the optax chain for spec with the (possibly traced) values in hyper."""
+    schedule = power_law_schedule(hyper.learning_rate, hyper.alpha, hyper.tau)
+
+    def step_size(count: Array) -> Array:
+        return _decay_step(schedule, count, spec.decay_scaling, hyper.learning_rate)
+
+    parts = []
+    if spec.penalty == "coupled":
+        parts += [
+            add_l2_gradient(hyper.l2_strength, mask),
+            add_l1_gradient(hyper.l1_strength, mask),
+        ]
+    if spec.name == "adam":
+        parts.append(optax.scale_by_adam(spec.beta1, spec.beta2, spec.eps))
+    # theta <- theta - lr_t * (preconditioned) g
+    parts.append(optax.scale_by_schedule(lambda count: -schedule(count)))
+    if spec.penalty == "decoupled":
+        parts += [
+            decoupled_l2(hyper.l2_strength, step_size, mask),
+            decoupled_l1(hyper.l1_strength, step_size, mask),
+        ]
+    elif spec.penalty == "proximal":
+        parts += [
+            decoupled_l2(hyper.l2_strength, step_size, mask),
+            proximal_l1(hyper.l1_strength, step_size, mask),
+        ]
+    return optax.chain(*parts)
+
+
+def check_hyper_values(**values: np.ndarray | float) -> None:
+    """Raise ValueError for a negative strength or a non-positive schedule value."""
+    rules = {
+        "learning_rate": (lambda v: v > 0, "> 0", "e.g. 0.15 as in the post"),
+        "tau": (lambda v: v > 0, "> 0", "e.g. 5e4 as in the post"),
+        "alpha": (lambda v: v >= 0, ">= 0", "use 0 for a constant learning rate"),
+        "l2_strength": (lambda v: v >= 0, ">= 0", "use 0.0 to turn L2 off"),
+        "l1_strength": (lambda v: v >= 0, ">= 0", "use 0.0 to turn L1 off"),
+    }
+    for name, value in values.items():
+        ok, allowed, fix = rules[name]
+        arr = np.asarray(value, dtype=np.float64)
+        bad = arr[~(np.isfinite(arr) & ok(arr))]
+        if bad.size:
+            raise ValueError(
+                f"{name} must be finite and {allowed}, got {float(bad.flat[0])} — {fix}"
+            )

@@ -1,0 +1,226 @@
+"""Each optimizer update against the formula written out by hand, and against optax."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from reglab import optim
+
+LR, ALPHA, TAU = 0.15, 1.0, 50.0  # a short tau so the schedule visibly moves
+
+
+def lr_at(t):  # the post's schedule, t = 1 at the first update
+    return LR / (1 + t / TAU) ** ALPHA
+
+
+def make_params(key):
+    k1, k2 = jax.random.split(key)
+    return {
+        "W1": jax.random.normal(k1, (3, 4)),
+        "b1": jnp.array([0.5, -0.2, 0.0, 1e-3]),
+        "W2": jax.random.normal(k2, (4, 2)),
+        "b2": jnp.array([0.3, -0.7]),
+    }
+
+
+def grads_at(params, step):  # a fixed, step-dependent "likelihood gradient"
+    return jax.tree.map(lambda p: jnp.cos(p * (step + 1)) * 0.3, params)
+
+
+def run(spec, hyper, params, n_steps, penalize_biases=True):
+    mask = optim.penalty_mask(params, penalize_biases)
+    opt = optim.build_optimizer(spec, hyper, mask)
+    state = opt.init(params)
+    for step in range(n_steps):
+        updates, state = opt.update(grads_at(params, step), state, params)
+        params = optax.apply_updates(params, updates)
+    return params
+
+
+def close(a, b, rtol=1e-5, atol=1e-6):
+    for k in a:
+        np.testing.assert_allclose(np.asarray(a[k]), np.asarray(b[k]), rtol, atol)
+
+
+def test_power_law_schedule_counts_from_one():
+    schedule = optim.power_law_schedule(LR, ALPHA, TAU)
+    np.testing.assert_allclose(schedule(jnp.array(0)), LR / (1 + 1 / TAU), rtol=1e-6)
+    np.testing.assert_allclose(schedule(jnp.array(9)), lr_at(10), rtol=1e-6)
+    half = optim.power_law_schedule(0.01, 0.5, 5e4)
+    np.testing.assert_allclose(half(jnp.array(4)), 0.01 / np.sqrt(1 + 5 / 5e4), 1e-6)
+
+
+@pytest.mark.parametrize("penalty", ["l2", "l1"])
+def test_coupled_sgd_matches_the_post_formula(penalty, getkey):
+    lam = 0.01
+    hyper = optim.Hyper(LR, ALPHA, TAU, **{f"{penalty}_strength": lam})
+    params = make_params(getkey())
+    got = run(optim.OptimizerSpec("sgd"), hyper, params, 4)
+    expected = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    for step in range(4):
+        g = grads_at(jax.tree.map(jnp.asarray, expected), step)
+        for k in expected:
+            reg = lam * (expected[k] if penalty == "l2" else np.sign(expected[k]))
+            expected[k] = expected[k] - lr_at(step + 1) * (np.asarray(g[k]) + reg)
+    close(got, expected)
+
+
+def test_coupled_l2_sgd_matches_optax_add_decayed_weights(getkey):
+    lam = 0.02
+    params = make_params(getkey())
+    got = run(optim.OptimizerSpec("sgd"), optim.Hyper(LR, ALPHA, TAU, lam), params, 5)
+    ref = optax.chain(
+        optax.add_decayed_weights(lam),
+        optax.sgd(lambda c: LR / (1 + (c + 1) / TAU) ** ALPHA),
+    )
+    state, p = ref.init(params), params
+    for step in range(5):
+        u, state = ref.update(grads_at(p, step), state, p)
+        p = optax.apply_updates(p, u)
+    close(got, p)
+
+
+def test_adamw_matches_optax_adamw(getkey):
+    lam = 0.05
+    params = make_params(getkey())
+    spec = optim.OptimizerSpec("adam", penalty="decoupled")
+    got = run(spec, optim.Hyper(LR, ALPHA, TAU, l2_strength=lam), params, 6)
+    ref = optax.adamw(
+        lambda c: LR / (1 + (c + 1) / TAU) ** ALPHA, 0.9, 0.999, 1e-8, weight_decay=lam
+    )
+    state, p = ref.init(params), params
+    for step in range(6):
+        u, state = ref.update(grads_at(p, step), state, p)
+        p = optax.apply_updates(p, u)
+    close(got, p)
+
+
+@pytest.mark.parametrize("scaling", optim.DECAY_SCALINGS)
+@pytest.mark.parametrize("coupled", [True, False])
+def test_adam_with_l2_matches_hand_written_formula(scaling, coupled, getkey):
+    lam, b1, b2, eps = 0.03, 0.8, 0.95, 1e-8
+    spec = optim.OptimizerSpec(
+        "adam",
+        b1,
+        b2,
+        eps,
+        penalty="coupled" if coupled else "decoupled",
+        decay_scaling=scaling,
+    )
+    params = make_params(getkey())
+    got = run(spec, optim.Hyper(LR, ALPHA, TAU, l2_strength=lam), params, 5)
+    theta = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    m = {k: 0.0 for k in theta}
+    v = {k: 0.0 for k in theta}
+    for step in range(5):
+        t = step + 1
+        g = grads_at(jax.tree.map(jnp.asarray, theta), step)
+        for k in theta:
+            gk = np.asarray(g[k], np.float64) + (lam * theta[k] if coupled else 0)
+            m[k] = b1 * m[k] + (1 - b1) * gk
+            v[k] = b2 * v[k] + (1 - b2) * gk**2
+            m_hat, v_hat = m[k] / (1 - b1**t), v[k] / (1 - b2**t)
+            step_decay = lr_at(t) if scaling == "learning_rate" else lr_at(t) / LR
+            decay = 0.0 if coupled else step_decay * lam * theta[k]
+            theta[k] = theta[k] - lr_at(t) * m_hat / (np.sqrt(v_hat) + eps) - decay
+    close(got, theta, rtol=2e-5, atol=2e-6)
+
+
+def test_decoupled_l1_matches_hand_written_formula(getkey):
+    lam = 0.01
+    params = make_params(getkey())
+    spec = optim.OptimizerSpec("sgd", penalty="decoupled")
+    got = run(spec, optim.Hyper(LR, ALPHA, TAU, l1_strength=lam), params, 3)
+    theta = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    for step in range(3):
+        g = grads_at(jax.tree.map(jnp.asarray, theta), step)
+        for k in theta:
+            lr = lr_at(step + 1)
+            theta[k] = theta[k] - lr * np.asarray(g[k]) - lr * lam * np.sign(theta[k])
+    close(got, theta)
+
+
+def test_proximal_l1_reaches_exact_zeros_where_subgradient_hovers(getkey):
+    # Zero likelihood gradient: only the penalty acts. Subgradient L1 overshoots
+    # zero and oscillates around it; the proximal step lands on it and stays.
+    lam, lr = 0.05, 0.1
+    params = {"W1": jax.random.normal(getkey(), (50, 50)) * 0.1}
+    zero = {"W1": jnp.zeros((50, 50))}
+    out = {}
+    for penalty in ("coupled", "proximal"):
+        spec = optim.OptimizerSpec("sgd", penalty=penalty)
+        opt = optim.build_optimizer(
+            spec, optim.Hyper(lr, 0.0, 1.0, l1_strength=lam), {"W1": True}
+        )
+        p, state = params, opt.init(params)
+        for _ in range(100):
+            u, state = opt.update(zero, state, p)
+            p = optax.apply_updates(p, u)
+        out[penalty] = np.asarray(p["W1"])
+    assert (out["proximal"] == 0).all()
+    assert (out["coupled"] == 0).mean() < 0.01
+    assert np.abs(out["coupled"]).max() <= lr * lam + 1e-7  # it hovers within a step
+
+
+def test_proximal_l1_soft_thresholds_one_step():
+    spec = optim.OptimizerSpec("sgd", penalty="proximal")
+    opt = optim.build_optimizer(
+        spec, optim.Hyper(1.0, 0.0, 1.0, l1_strength=0.3), {"W1": True}
+    )
+    p = {"W1": jnp.array([1.0, -1.0, 0.2, -0.1, 0.0])}
+    u, _ = opt.update({"W1": jnp.zeros(5)}, opt.init(p), p)
+    np.testing.assert_allclose(
+        optax.apply_updates(p, u)["W1"], [0.7, -0.7, 0.0, 0.0, 0.0], atol=1e-7
+    )
+
+
+def test_unpenalized_biases_follow_the_plain_update(getkey):
+    params = make_params(getkey())
+    hyper = optim.Hyper(LR, ALPHA, TAU, l2_strength=0.5, l1_strength=0.1)
+    spec = optim.OptimizerSpec("sgd")
+    free = run(spec, hyper, params, 3, penalize_biases=False)
+    plain = run(spec, optim.Hyper(LR, ALPHA, TAU), params, 3)
+    penalized = run(spec, hyper, params, 3)
+    np.testing.assert_allclose(free["b1"], plain["b1"], rtol=1e-6)
+    assert not np.allclose(free["W1"], plain["W1"])
+    assert not np.allclose(penalized["b1"], plain["b1"])
+
+
+def test_penalty_mask_rejects_unknown_names():
+    with pytest.raises(ValueError, match="'gamma' must start with 'W'"):
+        optim.penalty_mask({"W1": 0, "gamma": 0}, True)
+    assert optim.penalty_mask({"W1": 0, "b1": 0}, False) == {"W1": True, "b1": False}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"name": "rmsprop"}, "name must be one of"),
+        ({"penalty": "both"}, "penalty must be one of"),
+        ({"decay_scaling": "none"}, "decay_scaling must be one of"),
+        ({"beta1": 1.0}, r"beta1 must be in \[0, 1\)"),
+        ({"eps": 0.0}, "eps must be > 0"),
+    ],
+)
+def test_bad_optimizer_spec_raises(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        optim.OptimizerSpec(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (
+            {"l2_strength": [0.0, -0.1]},
+            r"l2_strength must be finite and >= 0, got -0.1",
+        ),
+        ({"l1_strength": -1e-3}, "l1_strength must be finite and >= 0"),
+        ({"learning_rate": 0.0}, r"learning_rate must be finite and > 0, got 0.0"),
+        ({"tau": np.nan}, "tau must be finite"),
+    ],
+)
+def test_bad_hyper_values_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        optim.check_hyper_values(**kwargs)
