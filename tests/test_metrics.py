@@ -110,9 +110,9 @@ def test_metrics_keep_leading_axes_and_broadcast_labels():
 
 def test_metrics_accept_jax_arrays():
     logits, labels = random_problem(3, n=20, k=4)
-    assert metrics.nll(jnp.asarray(logits, jnp.float32), jnp.asarray(labels)) == (
-        pytest.approx(metrics.nll(logits.astype(np.float32), labels), rel=1e-12)
-    )
+    got = metrics.nll(jnp.asarray(logits, jnp.float32), jnp.asarray(labels))
+    want = metrics.nll(logits.astype(np.float32), labels)
+    assert got == pytest.approx(want, rel=1e-12)
 
 
 # --- calibration: hand-worked ------------------------------------------------------
