@@ -1,0 +1,67 @@
+"""Everything the experiments feed on: two moons, MNIST-style images, augmentation, MLM.
+
+Two moons (reglab.data.moons)
+    make_moons(n, *, noise, flip_fraction, seed) -> Moons(x, y, y_clean, flipped)
+    make_moons_test(n, *, noise, seed) -> a clean, independent test draw
+    WEIGHT_DECAY_MOONS, DROPOUT_MOONS: MoonsPreset(n, noise, flip_fraction) of the
+    post's sections 2.1 and 3, with .train(seed) and .test(n, seed)
+
+MNIST and Fashion-MNIST (reglab.data.vision)
+    load(name, *, split, flatten, data_dir, download, base_url) -> (x float32, y int32)
+        name: "mnist" or "fashion_mnist" ("fashion-mnist"); offline by default from the
+        bundled subsets (5,000 training images, the full 10,000 test images); the full
+        sets from data_dir= / $REGLAB_DATA, or download=True into $REGLAB_CACHE
+    subset(x, y, n, *, seed, stratified) / subset_indices(y, n, *, seed, stratified)
+    train_val_split(x, y, n_val, *, seed, stratified) -> (x_tr, y_tr, x_val, y_val)
+    read_idx(path), parse_idx(bytes), encode_idx(array): the IDX container format
+
+Augmentation (reglab.data.augment), each (key, x) -> x, jit/vmap/scan-safe
+    post_shift, random_shift, rotate, rescale, compose(*fns), gated(fn)
+
+Masked language modelling (reglab.data.mlm)
+    mask_tokens(key, tokens, *, vocab_size, mask_id, special_ids, p_select, ratios,
+                ignore_index) -> (corrupted, labels)
+"""
+
+from reglab.data.augment import (
+    compose,
+    gated,
+    post_shift,
+    random_shift,
+    rescale,
+    rotate,
+)
+from reglab.data.idx import encode_idx, parse_idx, read_idx
+from reglab.data.mlm import mask_tokens
+from reglab.data.moons import (
+    DROPOUT_MOONS,
+    WEIGHT_DECAY_MOONS,
+    Moons,
+    MoonsPreset,
+    make_moons,
+    make_moons_test,
+)
+from reglab.data.vision import load, subset, subset_indices, train_val_split
+
+__all__ = [
+    "DROPOUT_MOONS",
+    "WEIGHT_DECAY_MOONS",
+    "Moons",
+    "MoonsPreset",
+    "compose",
+    "encode_idx",
+    "gated",
+    "load",
+    "make_moons",
+    "make_moons_test",
+    "mask_tokens",
+    "parse_idx",
+    "post_shift",
+    "random_shift",
+    "read_idx",
+    "rescale",
+    "rotate",
+    "subset",
+    "subset_indices",
+    "train_val_split",
+]
