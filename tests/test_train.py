@@ -1,0 +1,193 @@
+"""The trainer: determinism, ensemble = alone, common random numbers, bookkeeping."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from reglab import nn, optim
+from reglab.ensemble import Ensemble
+from reglab.train import EarlyStopping, TrainSpec, log_spaced_epochs, predict, train
+
+MODEL = nn.MLPSpec((2, 8, 8, 2))
+SPEC = TrainSpec(MODEL, optim.OptimizerSpec("sgd"), epochs=6, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 2)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] > 0).astype(np.int32)
+    return x, y
+
+
+def fit(data, ens, spec=SPEC, **kw):
+    return train(spec, ens, *data, **kw)
+
+
+def test_same_seed_same_result_bit_for_bit(data):
+    ens = Ensemble.grid(seeds=(3,), learning_rate=0.3, l2_strength=[0.0, 0.01])
+    a, b = fit(data, ens), fit(data, ens)
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    np.testing.assert_array_equal(
+        a.history["train"]["loss"], b.history["train"]["loss"]
+    )
+
+
+def test_member_of_ensemble_matches_model_trained_alone(data):
+    ens = Ensemble.grid(
+        seeds=(0, 1), learning_rate=0.3, l2_strength=[0.0, 0.01, 0.02], p_drop=0.0
+    )
+    many = fit(data, ens)
+    alone = fit(data, Ensemble.grid(seeds=(1,), learning_rate=0.3, l2_strength=0.01))
+    for k in many.params:
+        np.testing.assert_allclose(
+            many.params[k][1, 1], alone.params[k][0, 0], 1e-5, 1e-5
+        )
+
+
+def test_shared_seed_shares_init_and_batches_and_seeds_differ(data):
+    ens = Ensemble.grid(seeds=(0, 1), learning_rate=[0.3, 0.3])
+    r = fit(data, ens, snapshot_params=("W1",), snapshot_epochs=(0,))
+    np.testing.assert_array_equal(r.snapshots["W1"][0, 0], r.snapshots["W1"][0, 1])
+    np.testing.assert_array_equal(r.params["W2"][0, 0], r.params["W2"][0, 1])
+    assert not np.allclose(r.snapshots["W1"][0, 0], r.snapshots["W1"][1, 0])
+
+
+def test_one_epoch_matches_a_hand_written_loop_with_a_partial_batch(data):
+    # N=30, B=8: batches of 8, 8, 8 and a last one of 6 (kept, averaged over 6).
+    x, y = data
+    spec = TrainSpec(MODEL, optim.OptimizerSpec("sgd"), epochs=1, batch_size=8)
+    ens = Ensemble.grid(seeds=(5,), learning_rate=0.2, l2_strength=0.01)
+    got = fit(data, ens, spec=spec)
+    init_key, order_key, _, _ = jax.random.split(jax.random.PRNGKey(5), 4)
+    params = nn.init_mlp(init_key, MODEL)
+    perm = np.asarray(jax.random.permutation(jax.random.fold_in(order_key, 1), 30))
+
+    def loss(p, xb, yb):
+        logits = nn.mlp_apply(p, xb, MODEL)
+        return -jax.nn.log_softmax(logits)[jnp.arange(len(yb)), yb].mean()
+
+    starts = range(0, 30, 8)
+    assert [len(perm[s : s + 8]) for s in starts] == [8, 8, 8, 6]
+    for start in starts:
+        idx = perm[start : start + 8]
+        g = jax.grad(loss)(params, x[idx], y[idx])
+        lr = 0.2  # alpha = 0: constant
+        params = {k: params[k] - lr * (g[k] + 0.01 * params[k]) for k in params}
+    for k in params:
+        np.testing.assert_allclose(got.params[k][0, 0], params[k], 1e-5, 1e-6)
+
+
+def test_diverging_member_is_reported_and_others_go_on(data):
+    # ReLU is unbounded, so a huge learning rate overflows float32 within a few steps
+    spec = TrainSpec(nn.MLPSpec((2, 8, 8, 2), "relu"), epochs=6, batch_size=8)
+    ens = Ensemble.grid(seeds=(0,), learning_rate=[0.3, 1e30])
+    r = fit(data, ens, spec=spec)
+    assert r.diverged.tolist() == [[False, True]]
+    assert len(r.failures) == 1 and "learning_rate=1e+30" in r.failures[0]
+    assert np.isfinite(r.params["W1"]).all()
+    assert r.stopped_epoch[0, 1] < 6
+    alone = fit(data, Ensemble.grid(seeds=(0,), learning_rate=0.3), spec=spec)
+    np.testing.assert_allclose(r.params["W1"][0, 0], alone.params["W1"][0, 0], 1e-5)
+
+
+def test_records_and_snapshots_land_at_their_epochs(data):
+    r = fit(
+        data,
+        Ensemble.grid(seeds=(0,), learning_rate=0.3),
+        record=[0, 2, 6],
+        snapshot_params=("W1", "b2"),
+        snapshot_epochs=(0, 6),
+    )
+    assert r.record_epochs.tolist() == [0, 2, 6]
+    assert r.history["train"]["loss"].shape == (1, 1, 3)
+    np.testing.assert_array_equal(r.snapshots["W1"][0, 0, 1], r.params["W1"][0, 0])
+    init = nn.init_mlp(jax.random.split(jax.random.PRNGKey(0), 4)[0], MODEL)
+    np.testing.assert_allclose(r.snapshots["W1"][0, 0, 0], init["W1"], 1e-6)
+    logits = predict(MODEL, r.params, data[0])
+    acc = (logits.argmax(-1) == data[1]).mean(-1)
+    np.testing.assert_allclose(acc, r.history["train"]["accuracy"][..., -1], 1e-6)
+    assert (
+        log_spaced_epochs(1000, 10)[0] == 0 and log_spaced_epochs(1000, 10)[-1] == 1000
+    )
+
+
+def test_early_stopping_stops_and_restores_the_best_epoch(data):
+    x, y = data
+    rng = np.random.default_rng(1)
+    val = (x[:10] + rng.normal(size=(10, 2)).astype(np.float32), 1 - y[:10])
+    spec = TrainSpec(MODEL, optim.OptimizerSpec("sgd"), epochs=60, batch_size=8)
+    early = EarlyStopping(monitor="val", patience=5)
+    r = fit(
+        data,
+        Ensemble.grid(seeds=(0,), learning_rate=0.5),
+        spec=spec,
+        eval_sets={"val": val},
+        early_stopping=early,
+    )
+    stopped, best = int(r.stopped_epoch[0, 0]), int(r.best_epoch[0, 0])
+    assert stopped < 60 and stopped - best == 5
+    val_losses = r.history["val"]["loss"][0, 0]
+    assert val_losses[best] == val_losses[: stopped + 1].min()
+    logits = predict(MODEL, r.params, val[0])[0, 0]
+    nll = -jax.nn.log_softmax(logits)[np.arange(10), val[1]].mean()
+    np.testing.assert_allclose(nll, val_losses[best], rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"epochs": 0}, "epochs must be an integer >= 1"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"loss": "hinge"}, "loss must be one of"),
+    ],
+)
+def test_bad_train_spec_raises(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainSpec(MODEL, **kwargs)
+
+
+def test_bad_inputs_raise_before_compiling(data):
+    x, y = data
+    ens = Ensemble.grid(seeds=(0,), learning_rate=0.1)
+    big = TrainSpec(MODEL, epochs=1, batch_size=31)
+    with pytest.raises(ValueError, match="batch_size must be <= the 30 training"):
+        train(big, ens, x, y)
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="row 3 is not"):
+        train(SPEC, ens, bad, y)
+    with pytest.raises(ValueError, match=r"labels must be integers in \[0, 2\)"):
+        train(SPEC, ens, x, y + 1)
+    with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
+        train(SPEC, ens, x[:, :1], y)
+    with pytest.raises(ValueError, match="augment_fn is None"):
+        train(SPEC, Ensemble.grid(seeds=(0,), learning_rate=0.1, augment=1), x, y)
+    with pytest.raises(ValueError, match="'val' is not an eval set"):
+        train(SPEC, ens, x, y, early_stopping=EarlyStopping("val"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"l2_strength": [0.0, -1.0]}, "l2_strength must be finite and >= 0"),
+        ({"p_drop": 1.0}, r"p_drop must be in \[0, 1\), got 1.0"),
+        ({"smoothing": -0.1}, r"smoothing must be in \[0, 1\)"),
+        ({"l2_strength": []}, "l2_strength has no values"),
+        ({"momentum": 0.9}, "unknown ensemble setting"),
+    ],
+)
+def test_bad_ensemble_settings_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Ensemble.grid(seeds=(0,), learning_rate=0.1, **kwargs)
+
+
+def test_ensemble_grid_is_a_product_in_order():
+    ens = Ensemble.grid(seeds=(0, 1), learning_rate=[0.1, 0.2], l2_strength=[0, 1, 2])
+    assert ens.shape == (2, 6)
+    assert ens.config(4) == pytest.approx(
+        {**ens.config(4), "learning_rate": 0.2, "l2_strength": 1.0}
+    )
+    assert "l2_strength=1" in ens.describe(0, 4)
