@@ -1,0 +1,21 @@
+"""The post's experiments, one module each, in the post's order."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+NAMES = (
+    "augmentation",
+    "weight_decay",
+    "dropout",
+    "label_smoothing",
+    "early_stopping",
+)
+
+
+def get(name: str) -> ModuleType:
+    """Return the experiment module called name."""
+    if name not in NAMES:
+        raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(NAMES)}")
+    return importlib.import_module(f"reglab.experiments.{name}")

@@ -1,0 +1,108 @@
+"""What every experiment returns: a Result of arrays, Claims, and Figures.
+
+An experiment module defines ``NAME``, a frozen ``Config`` dataclass whose defaults are
+the post's section 7 row (with ``quick()`` for a smoke run), and
+
+    run(cfg, *, progress=None) -> Result      trains; never plots
+    figures(result) -> list[Figure]           plots; never trains
+    claims(result) -> list[Claim]             the post's statements, measured
+
+A Result saves to and loads from a directory (``result.npz`` + ``result.json``), so
+figures and claims re-render without training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Result:
+    """An experiment's measurements: named arrays plus its config and timings."""
+
+    name: str
+    config: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # e.g. members that diverged
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.arrays[key]
+
+    def save(self, directory: Path) -> None:
+        """Write result.npz and result.json into directory (created if missing)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / "result.tmp.npz"
+        np.savez_compressed(tmp, **self.arrays)
+        tmp.replace(directory / "result.npz")
+        meta = {
+            "name": self.name,
+            "config": self.config,
+            "timings": self.timings,
+            "notes": self.notes,
+        }
+        (directory / "result.json").write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, directory: Path) -> Result:
+        """Read a Result written by save."""
+        meta = json.loads((directory / "result.json").read_text())
+        with np.load(directory / "result.npz") as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        return cls(meta["name"], meta["config"], arrays, meta["timings"], meta["notes"])
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One statement of the post, checked against a measured number."""
+
+    name: str  # short id, e.g. "l1_sparser_than_l2"
+    statement: str  # the post's statement in our words
+    measured: float
+    threshold: float
+    comparison: str  # ">", ">=", "<" or "<=": measured <comparison> threshold
+    detail: str = ""  # what was compared (strengths, seeds, sets)
+
+    @property
+    def passed(self) -> bool:
+        """Whether measured satisfies the comparison with threshold."""
+        m, t = self.measured, self.threshold
+        return bool(
+            {">": m > t, ">=": m >= t, "<": m < t, "<=": m <= t}[self.comparison]
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict, with passed included."""
+        return {**dataclasses.asdict(self), "passed": self.passed}
+
+
+@dataclass
+class Figure:
+    """A matplotlib figure with the key it is saved under and its caption."""
+
+    key: str  # file stem, e.g. "fig2_l2_boundaries"
+    figure: Any  # matplotlib.figure.Figure
+    caption: str
+
+
+def config_dict(cfg: Any) -> dict[str, Any]:
+    """Return a frozen config dataclass as a JSON-ready dict."""
+    out = {}
+    for k, v in dataclasses.asdict(cfg).items():
+        out[k] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def check_choice(name: str, value: Any, allowed: Mapping | tuple) -> None:
+    """Raise ValueError if value is not among allowed."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
