@@ -1,0 +1,115 @@
+"""Speed of the trainer against a NumPy one-model-at-a-time loop, measured in one run.
+
+    python benchmarks/moons_sweep.py [--epochs 2000]
+
+Moons: the post's L2-sweep network (2-64-64-2 tanh, N=250, B=32, SGD power law
+(0.15, 1, 5e4)) as ensembles of 1, 9 and 18 members with the real trainer (shuffling,
+train metrics recorded once per epoch). MNIST-sized: 784-128-10, N=1000, B=32, 10
+members. Each line prints microseconds per model-step (one member, one minibatch) and
+the ratio to the NumPy loop; compile time is printed apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from reglab import nn, optim
+from reglab.data import WEIGHT_DECAY_MOONS
+from reglab.ensemble import Ensemble
+from reglab.train import _PROGRAMS, TrainSpec, train
+
+
+def numpy_loop(x, y, widths, batch, epochs, lr0=0.15, alpha=1.0, tau=5e4, l2=0.01):
+    """Return seconds per model-step of a plain NumPy loop: the post's own style."""
+    rng = np.random.default_rng(0)
+    Ws = [
+        rng.normal(0, np.sqrt(2 / (a + b)), (a, b)).astype(np.float32)
+        for a, b in zip(widths[:-1], widths[1:], strict=True)
+    ]
+    bs = [np.zeros(b, np.float32) for b in widths[1:]]
+    n, t, steps = len(x), 0, 0
+    start = time.perf_counter()
+    for _ in range(epochs):
+        perm = rng.permutation(n)
+        for s in range(0, n, batch):
+            idx = perm[s : s + batch]
+            a, acts = x[idx], []
+            for W, b in zip(Ws[:-1], bs[:-1], strict=True):
+                acts.append(a)
+                a = np.tanh(a @ W + b)
+            acts.append(a)
+            z = a @ Ws[-1] + bs[-1]
+            p = np.exp(z - z.max(1, keepdims=True))
+            p /= p.sum(1, keepdims=True)
+            p[np.arange(len(idx)), y[idx]] -= 1
+            delta = p / len(idx)
+            t += 1
+            lr = lr0 / (1 + t / tau) ** alpha
+            for l in range(len(Ws) - 1, -1, -1):
+                dW, db = acts[l].T @ delta, delta.sum(0)
+                if l > 0:
+                    delta = (delta @ Ws[l].T) * (1 - acts[l] ** 2)
+                Ws[l] -= lr * (dW + l2 * Ws[l])
+                bs[l] -= lr * (db + l2 * bs[l])
+            steps += 1
+        # one epoch's train metric, as the trainer records
+        a = x
+        for W, b in zip(Ws[:-1], bs[:-1], strict=True):
+            a = np.tanh(a @ W + b)
+        _ = ((a @ Ws[-1] + bs[-1]).argmax(1) == y).mean()
+    return (time.perf_counter() - start) / steps
+
+
+def reglab_run(x, y, widths, batch, epochs, members, lr0=0.15, tau=5e4):
+    """Return (seconds per model-step, compile seconds) of the reglab trainer."""
+    spec = TrainSpec(nn.MLPSpec(widths), optim.OptimizerSpec("sgd"), epochs, batch)
+    strengths = list(np.linspace(0.0, 0.02, members))
+    ens = Ensemble.grid(
+        seeds=(0,), learning_rate=lr0, alpha=1.0, tau=tau, l2_strength=strengths
+    )
+    _PROGRAMS.clear()  # time a cold compile (no in-process cache)
+    cold = train(spec, ens, x, y, record=1)
+    warm = train(spec, ens, x, y, record=1)  # reuses the compiled program
+    steps = epochs * -(-len(x) // batch) * members
+    return warm.run_seconds / steps, cold.compile_seconds
+
+
+def main() -> None:
+    """Print the benchmark table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--epochs", type=int, default=2000, help="moons epochs")
+    parser.add_argument("--mnist-epochs", type=int, default=20)
+    args = parser.parse_args()
+
+    moons = WEIGHT_DECAY_MOONS.train(0)
+    x, y = moons.x.astype(np.float32), moons.y
+    np_us = numpy_loop(x, y, (2, 64, 64, 2), 32, max(args.epochs // 10, 20)) * 1e6
+    print(f"moons 2-64-64-2, N=250, B=32, {args.epochs} epochs, metrics every epoch")
+    print(f"  numpy one model at a time      {np_us:8.2f} us/model-step")
+    for members in (1, 9, 18):
+        us, comp = reglab_run(x, y, (2, 64, 64, 2), 32, args.epochs, members)
+        us *= 1e6
+        print(
+            f"  reglab ensemble of {members:2d}         {us:8.2f} us/model-step"
+            f"  {np_us / us:5.1f}x faster than numpy  (compile {comp:.2f} s)"
+        )
+
+    rng = np.random.default_rng(0)
+    xm = rng.random((1000, 784), dtype=np.float32)
+    ym = rng.integers(0, 10, 1000).astype(np.int32)
+    np_us = numpy_loop(xm, ym, (784, 128, 10), 32, 3, tau=5e3) * 1e6
+    us, comp = reglab_run(xm, ym, (784, 128, 10), 32, args.mnist_epochs, 10, tau=5e3)
+    us *= 1e6
+    print(f"MNIST-sized 784-128-10, N=1000, B=32, {args.mnist_epochs} epochs")
+    print(f"  numpy one model at a time      {np_us:8.2f} us/model-step")
+    print(
+        f"  reglab ensemble of 10          {us:8.2f} us/model-step"
+        f"  {np_us / us:5.1f}x faster than numpy  (compile {comp:.2f} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

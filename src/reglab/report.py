@@ -1,0 +1,138 @@
+"""Figures and claims -> one static HTML page (works from file://, no server)."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reglab.experiments.base import Claim, Figure
+
+
+@dataclass
+class Section:
+    """One experiment's part of the report."""
+
+    name: str
+    config: dict[str, Any]
+    figures: list[tuple[str, str]]  # (relative image path, caption)
+    claims: list[Claim]
+    timings: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    cached: bool = False  # re-rendered from a saved result, not trained in this run
+
+
+def save_figure(fig: Figure, directory: Path) -> Path:
+    """Write fig as PNG and SVG under directory; return the PNG path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    png = directory / f"{fig.key}.png"
+    fig.figure.savefig(png, dpi=110, bbox_inches="tight")
+    fig.figure.savefig(directory / f"{fig.key}.svg", bbox_inches="tight")
+    return png
+
+
+_CSS = """
+body { font: 16px/1.5 system-ui, sans-serif; margin: 0 auto; max-width: 1100px;
+       padding: 0 1em 3em; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; margin-top: 2em; }
+figure { margin: 1.2em 0; } figure img { max-width: 100%; height: auto; }
+figcaption { color: #555; font-size: 0.92em; }
+table { border-collapse: collapse; width: 100%; font-size: 0.9em; margin: 0.8em 0; }
+th, td { border: 1px solid #ddd; padding: 0.3em 0.5em; text-align: left;
+         vertical-align: top; }
+th { background: #f6f6f6; }
+td.num { font-family: ui-monospace, monospace; white-space: nowrap; }
+tr.pass td.verdict { color: #156d2c; font-weight: 600; }
+tr.fail td.verdict { color: #b3261e; font-weight: 600; }
+details { margin: 0.6em 0; } code { font-size: 0.9em; }
+.summary { background: #f6f8fa; padding: 0.6em 1em; border-radius: 6px; }
+.table-wrap { overflow-x: auto; }
+"""
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return html.escape(str(x))
+
+
+def _claims_table(claims: list[Claim], experiment: str) -> str:
+    rows = []
+    for c in claims:
+        verdict = "pass" if c.passed else "FAIL"
+        rows.append(
+            f'<tr class="{"pass" if c.passed else "fail"}" data-claim="{c.name}">'
+            f"<td><code>{html.escape(c.name)}</code></td>"
+            f"<td>{html.escape(c.statement)}</td>"
+            f'<td class="num">{_fmt(c.measured)} {html.escape(c.comparison)}'
+            f" {_fmt(c.threshold)}</td>"
+            f'<td class="verdict">{verdict}</td>'
+            f"<td>{html.escape(c.detail)}</td></tr>"
+        )
+    return (
+        f'<div class="table-wrap"><table class="claims" data-experiment="{experiment}">'
+        "<thead><tr><th>claim</th><th>the post says</th><th>measured vs threshold"
+        "</th><th>verdict</th><th>what was compared</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></div>"
+    )
+
+
+def _settings_table(config: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td><code>{_fmt(v)}</code></td></tr>"
+        for k, v in config.items()
+    )
+    return f"<details><summary>settings used</summary><table>{rows}</table></details>"
+
+
+def write_report(
+    out_dir: Path,
+    sections: list[Section],
+    *,
+    title: str,
+    versions: dict[str, str],
+    total_seconds: float,
+) -> Path:
+    """Write out_dir/index.html for the sections; return its path."""
+    all_claims = [c for s in sections for c in s.claims]
+    n_pass = sum(c.passed for c in all_claims)
+    toc = "".join(f'<li><a href="#{s.name}">{s.name}</a></li>' for s in sections)
+    body = []
+    for s in sections:
+        figs = "".join(
+            f'<figure><img src="{html.escape(src)}" alt="{html.escape(cap)}">'
+            f"<figcaption>{html.escape(cap)}</figcaption></figure>"
+            for src, cap in s.figures
+        )
+        timing = ", ".join(f"{k} {v:.2f} s" for k, v in s.timings.items())
+        origin = "re-rendered from the saved result" if s.cached else "trained"
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in s.notes)
+        body.append(
+            f'<section id="{s.name}"><h2>{s.name}</h2>'
+            f"<p>{origin}; {timing}</p>{figs}"
+            f"<h3>claims</h3>{_claims_table(s.claims, s.name)}"
+            + (f"<ul class='notes'>{notes}</ul>" if notes else "")
+            + _settings_table(s.config)
+            + "</section>"
+        )
+    version_text = ", ".join(f"{k} {v}" for k, v in versions.items())
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title><style>{_CSS}</style></head>
+<body><h1>{html.escape(title)}</h1>
+<div class="summary"><p><strong id="claims-summary">{n_pass} of {len(all_claims)}
+claims pass</strong> · total {total_seconds:.1f} s · {html.escape(version_text)}</p>
+<ul>{toc}</ul></div>
+{"".join(body)}
+<script type="application/json" id="claims-data">{
+        html.escape(json.dumps([c.to_dict() for c in all_claims]), quote=False)
+    }</script>
+</body></html>
+"""
+    path = out_dir / "index.html"
+    path.write_text(page)
+    return path
