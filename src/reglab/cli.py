@@ -69,10 +69,6 @@ def _versions() -> dict[str, str]:
 def reproduce(args: argparse.Namespace) -> int:
     """Run (or reload) each experiment, render figures and claims, write the report."""
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from reglab.experiments.base import Result, config_dict
-    from reglab.report import Section, save_figure, write_report
 
     names = _parse_names(args.only)
     if args.seeds < 1:
@@ -90,86 +86,107 @@ def reproduce(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     start = time.perf_counter()
-    sections, all_claims, metrics = [], [], {}
-    for name in names:
-        mod, cfg = experiments.get(name), configs[name]
-        directory = out / name
-        saved = directory / "result.json"
-        cached = False
-        if not args.force and saved.exists():
-            meta = json.loads(saved.read_text())
-            cached = meta.get("config") == json.loads(json.dumps(config_dict(cfg)))
-        if cached:
-            result = Result.load(directory)
-            console.print(f"[bold]{name}[/]: re-rendering the saved result")
-        else:
-            with Progress(
-                TextColumn(f"[bold]{name}[/]"),
-                BarColumn(),
-                TextColumn("{task.percentage:>3.0f}%"),
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-                disable=args.no_progress,
-            ) as bar:
-                task = bar.add_task(name, total=1.0)
-
-                def progress(done: int, total: int, bar=bar, task=task) -> None:
-                    bar.update(task, completed=done / max(total, 1))
-
-                t0 = time.perf_counter()
-                result = mod.run(cfg, progress=progress)
-                result.timings["total_s"] = time.perf_counter() - t0
-            result.save(directory)
+    done = _Outputs()
+    try:
+        for name in names:
+            _one_experiment(name, configs[name], out, args, console, done)
+    finally:  # an interrupted or failing run still reports what finished
+        if done.sections:
+            page = _write_outputs(out, done, args.quick, time.perf_counter() - start)
+            n_pass = sum(c["passed"] for c in done.claims)
             console.print(
-                f"[bold]{name}[/]: trained in {result.timings['total_s']:.1f} s"
+                f"{n_pass} of {len(done.claims)} claims pass;"
+                f" total {time.perf_counter() - start:.1f} s"
             )
-        figures = [
-            (str(save_figure(f, directory).relative_to(out)), f.caption)
-            for f in mod.figures(result)
-        ]
-        claims = mod.claims(result)
-        for c in claims:
-            mark = "[green]pass[/]" if c.passed else "[red]FAIL[/]"
-            console.print(f"  {mark} {c.name}: {c.measured:.4g} {c.comparison} "
-                          f"{c.threshold:.4g}")  # fmt: skip
-        all_claims += [{"experiment": name, **c.to_dict()} for c in claims]
-        metrics[name] = {"timings": result.timings, "notes": result.notes} | {
-            c.name: c.measured for c in claims
-        }
-        sections.append(
-            Section(
-                name,
-                result.config,
-                figures,
-                claims,
-                result.timings,
-                result.notes,
-                cached,
-            )  # fmt: skip
+            print(f"report: {page.resolve()}")
+    return 0
+
+
+@dataclasses.dataclass
+class _Outputs:
+    sections: list = dataclasses.field(default_factory=list)
+    claims: list = dataclasses.field(default_factory=list)
+    metrics: dict = dataclasses.field(default_factory=dict)
+
+
+def _one_experiment(name, cfg, out: Path, args, console, done: _Outputs) -> None:
+    """Train (or reload) one experiment, save it, render its figures and claims."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from reglab.experiments.base import Result, config_dict
+    from reglab.report import Section, save_figure
+
+    mod = experiments.get(name)
+    directory = out / name
+    saved = directory / "result.json"
+    cached = False
+    if not args.force and saved.exists():
+        meta = json.loads(saved.read_text())
+        cached = meta.get("config") == json.loads(json.dumps(config_dict(cfg)))
+    if cached:
+        result = Result.load(directory)
+        console.print(f"[bold]{name}[/]: re-rendering the saved result")
+    else:
+        with Progress(
+            TextColumn(f"[bold]{name}[/]"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=args.no_progress,
+        ) as bar:
+            task = bar.add_task(name, total=1.0)
+
+            def progress(done_epochs: int, total: int) -> None:
+                bar.update(task, completed=done_epochs / max(total, 1))
+
+            t0 = time.perf_counter()
+            result = mod.run(cfg, progress=progress)
+            result.timings["total_s"] = time.perf_counter() - t0
+        result.save(directory)
+        console.print(f"[bold]{name}[/]: trained in {result.timings['total_s']:.1f} s")
+    figures = [
+        (str(save_figure(f, directory).relative_to(out)), f.caption)
+        for f in mod.figures(result)
+    ]
+    claims = mod.claims(result)
+    for c in claims:
+        mark = "[green]pass[/]" if c.passed else "[red]FAIL[/]"
+        console.print(
+            f"  {mark} {c.name}: {c.measured:.4g} {c.comparison} {c.threshold:.4g}"
         )
-    total = time.perf_counter() - start
-    (out / "claims.json").write_text(json.dumps(all_claims, indent=2))
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    done.claims += [{"experiment": name, **c.to_dict()} for c in claims]
+    done.metrics[name] = {"timings": result.timings, "notes": result.notes} | {
+        c.name: c.measured for c in claims
+    }
+    done.sections.append(
+        Section(
+            name, result.config, figures, claims, result.timings, result.notes, cached
+        )
+    )
+
+
+def _write_outputs(out: Path, done: _Outputs, quick: bool, total: float) -> Path:
+    """Write claims.json, metrics.json, metrics.csv and index.html; return the page."""
+    from reglab.report import write_report
+
+    (out / "claims.json").write_text(json.dumps(done.claims, indent=2))
+    (out / "metrics.json").write_text(json.dumps(done.metrics, indent=2))
     with open(out / "metrics.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["experiment", "claim", "measured", "threshold", "passed"])
-        for c in all_claims:
+        for c in done.claims:
             writer.writerow(
                 [c["experiment"], c["name"], c["measured"], c["threshold"], c["passed"]]
             )
-    page = write_report(
+    return write_report(
         out,
-        sections,
-        title="reglab: regularization, reproduced"
-        + (" (quick run)" if args.quick else ""),
+        done.sections,
+        title="reglab: regularization, reproduced" + (" (quick run)" if quick else ""),
         versions=_versions(),
         total_seconds=total,
     )
-    n_pass = sum(c["passed"] for c in all_claims)
-    console.print(f"{n_pass} of {len(all_claims)} claims pass; total {total:.1f} s")
-    print(f"report: {page.resolve()}")
-    return 0
 
 
 def list_experiments(args: argparse.Namespace) -> int:
