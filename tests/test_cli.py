@@ -1,0 +1,97 @@
+"""The reglab command: bad input fails before training; the report renders."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reglab import cli, experiments
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_unknown_experiment_fails_before_training(tmp_path):
+    with pytest.raises(SystemExit, match="unknown experiment 'moons' in --only; choose from"):
+        cli.main(["reproduce", "--only", "moons", "--out", str(tmp_path)])
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("seeds", ["0", "-2"])
+def test_bad_seed_count_fails_before_training(tmp_path, seeds):
+    with pytest.raises(SystemExit, match=f"--seeds must be >= 1, got {seeds}"):
+        cli.main(["reproduce", "--seeds", seeds, "--out", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_unwritable_output_directory_fails_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(SystemExit, match="cannot write to --out"):
+        cli.main(["reproduce", "--out", str(blocker / "sub")])
+
+
+def test_list_names_every_experiment(capsys):
+    cli.main(["list"])
+    out = capsys.readouterr().out
+    for name in experiments.NAMES:
+        assert out.count(f"{name}:") == 1
+
+
+@pytest.fixture(scope="session")
+def quick_report(tmp_path_factory):
+    """Run `reglab reproduce --quick` once for the whole session."""
+    out = tmp_path_factory.mktemp("report")
+    assert cli.main(["reproduce", "--quick", "--no-progress", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_quick_reproduce_writes_every_artifact(quick_report, capsys):
+    out = quick_report
+    claims = json.loads((out / "claims.json").read_text())
+    assert {c["experiment"] for c in claims} == set(experiments.NAMES)
+    for c in claims:
+        assert {"name", "measured", "threshold", "passed"} <= c.keys()
+    for name in experiments.NAMES:
+        assert list((out / name).glob("*.png")) and list((out / name).glob("*.svg"))
+    assert (out / "metrics.csv").read_text().startswith("experiment,claim")
+    # A second run with the same settings re-renders without training.
+    before = (out / "weight_decay" / "result.npz").stat().st_mtime_ns
+    cli.main(["reproduce", "--quick", "--no-progress", "--out", str(out)])
+    assert (out / "weight_decay" / "result.npz").stat().st_mtime_ns == before
+    assert "report:" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)"
+)
+def test_report_renders_in_headless_chromium(quick_report):
+    from playwright.sync_api import sync_playwright
+
+    page_url = (Path(quick_report) / "index.html").resolve().as_uri()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page()
+        page.goto(page_url)
+        page.wait_for_load_state("load")
+        widths = page.eval_on_selector_all(
+            "figure img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)"
+        )
+        n_rows = page.eval_on_selector_all("table.claims tbody tr", "r => r.length")
+        summary = page.inner_text("#claims-summary")
+        browser.close()
+    assert len(widths) >= 10 and all(w > 0 for w in widths)
+    assert n_rows == len(json.loads((quick_report / "claims.json").read_text()))
+    assert "claims pass" in summary
