@@ -101,6 +101,7 @@ class TrainResult:
     """Arrays with leading (seeds, configs) axes, as numpy."""
 
     params: dict[str, np.ndarray]  # final (or best, with restore_best) parameters
+    opt_state: Any  # the optimizer state after the last update (optax pytree, numpy)
     history: dict[str, dict[str, np.ndarray]]  # set -> loss/accuracy -> (S, C, R)
     record_epochs: np.ndarray  # (R,)
     snapshots: dict[str, np.ndarray]  # name -> (S, C, n_snapshots, ...)
@@ -455,6 +456,7 @@ def train(
     metrics = np.asarray(state.metrics)  # (S, C, R, sets, 2)
     return TrainResult(
         params={k: np.asarray(v) for k, v in chosen.items()},
+        opt_state=jax.tree.map(np.asarray, state.opt_state),
         history={
             n: {"loss": metrics[..., j, 0], "accuracy": metrics[..., j, 1]}
             for j, n in enumerate(names)

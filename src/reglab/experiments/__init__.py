@@ -11,6 +11,7 @@ NAMES = (
     "dropout",
     "label_smoothing",
     "early_stopping",
+    "adamw",  # beyond the post: the decoupling argument as a measured grid
 )
 
 
