@@ -12,6 +12,7 @@ NAMES = (
     "label_smoothing",
     "early_stopping",
     "adamw",  # beyond the post: the decoupling argument as a measured grid
+    "mlm_masking",  # beyond the post: BERT's masking rates measured on real text
 )
 
 

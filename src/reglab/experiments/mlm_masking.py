@@ -1,0 +1,207 @@
+"""BERT masking measured on real text: selection rate and the 80/10/10 split.
+
+The post describes BERT's second layer of augmentation in words (section 1): select
+15% (or 20%) of tokens, then mask 80% of those, replace 10% by a random token and
+leave 10% alone. Here the masking of ``reglab.data.mask_tokens`` is applied to a real
+token batch (English prose from the standard library's own documentation, word-level
+tokens, padded sequences with [CLS]/[SEP]) many times, and every rate is compared with
+its rule inside a binomial band.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+import jax
+import numpy as np
+
+from reglab.data import mask_tokens
+from reglab.experiments.base import Claim, Figure, Progress, Result, config_dict
+
+NAME = "mlm_masking"
+SPECIAL = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
+KINDS = ("mask", "random", "keep")
+
+
+@dataclass(frozen=True)
+class Config:
+    """How the text is cut into a batch and how often the masking is drawn."""
+
+    p_selects: tuple[float, ...] = (0.15, 0.20)  # BERT's rate and the post's
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)  # mask, random, keep
+    seq_len: int = 64
+    n_sequences: int = 32
+    n_draws: int = 200  # independent maskings of the same batch
+    band_sigmas: float = 4.0  # binomial band half-width, in standard deviations
+    seeds: tuple[int, ...] = (0,)
+
+    def __post_init__(self) -> None:
+        if not self.p_selects:
+            raise ValueError("p_selects is empty; give at least one rate, e.g. 0.15")
+        if self.seq_len < 4 or self.n_sequences < 1 or self.n_draws < 1:
+            raise ValueError(
+                "seq_len must be >= 4 and n_sequences, n_draws >= 1, got"
+                f" {self.seq_len}, {self.n_sequences}, {self.n_draws}"
+            )
+
+    def quick(self) -> Config:
+        """Return a smoke-run version with fewer draws."""
+        return replace(self, n_draws=20)
+
+
+def real_text() -> str:
+    """Return English prose: docstrings of a few standard-library modules."""
+    import argparse
+    import collections
+    import json
+    import logging
+    import subprocess
+    import unittest
+
+    mods = (argparse, collections, json, logging, subprocess, unittest)
+    return "\n".join(m.__doc__ or "" for m in mods)
+
+
+def token_batch(cfg: Config) -> tuple[np.ndarray, list[str]]:
+    """Return (tokens (n_sequences, seq_len), vocabulary) with [CLS] .. [SEP] [PAD]*."""
+    words = re.findall(r"[a-z]+|[0-9]+|[^\sa-z0-9]", real_text().lower())
+    vocab = list(SPECIAL) + sorted(set(words))
+    index = {w: i for i, w in enumerate(vocab)}
+    ids = [index[w] for w in words]
+    rng = np.random.default_rng(0)
+    tokens = np.zeros((cfg.n_sequences, cfg.seq_len), np.int32)  # [PAD] = 0
+    for row in range(cfg.n_sequences):
+        length = int(rng.integers(cfg.seq_len // 2, cfg.seq_len - 1))  # with padding
+        start = int(rng.integers(0, len(ids) - length))
+        tokens[row, : length + 2] = [1, *ids[start : start + length], 2]
+    return tokens, vocab
+
+
+def run(cfg: Config, *, progress: Progress | None = None) -> Result:
+    """Mask the batch n_draws times per rate and count what happened to each token."""
+    tokens, vocab = token_batch(cfg)
+    special = [vocab.index(s) for s in SPECIAL]
+    mask_id = vocab.index("[MASK]")
+    eligible = ~np.isin(tokens, special)
+    arrays = {"tokens": tokens}
+    for i, p in enumerate(cfg.p_selects):
+
+        def draw(key, p=p):
+            return mask_tokens(
+                key,
+                tokens,
+                vocab_size=len(vocab),
+                mask_id=mask_id,
+                special_ids=special,
+                p_select=p,
+                ratios=cfg.ratios,
+            )
+
+        keys = jax.random.split(
+            jax.random.PRNGKey(cfg.seeds[0] * 1000 + i), cfg.n_draws
+        )
+        corrupted, labels = jax.vmap(draw)(keys)  # (draws, n, len)
+        corrupted, labels = np.asarray(corrupted), np.asarray(labels)
+        selected = labels != -100
+        counts = {
+            "eligible": eligible.sum() * cfg.n_draws,
+            "selected": selected.sum(),
+            "selected_special": (selected & ~eligible).sum(),
+            "mask": (selected & (corrupted == mask_id)).sum(),
+            "random": (selected & (corrupted != mask_id) & (corrupted != tokens)).sum(),
+            "keep": (selected & (corrupted == tokens)).sum(),
+            "unselected_changed": (~selected & (corrupted != tokens)).sum(),
+        }
+        arrays[f"counts_{i}"] = np.array([counts[k] for k in sorted(counts)])
+        arrays["count_names"] = np.array(sorted(counts))
+        arrays[f"example_{i}"] = corrupted[0, 0]
+        if progress is not None:
+            progress(i + 1, len(cfg.p_selects))
+    arrays["vocab"] = np.array(vocab)
+    return Result(NAME, config_dict(cfg), arrays, {"compile_s": 0.0, "run_s": 0.0})
+
+
+def _counts(result: Result, i: int) -> dict[str, int]:
+    names = [str(n) for n in result["count_names"]]
+    return dict(zip(names, result[f"counts_{i}"].tolist(), strict=True))
+
+
+def _rates(result: Result, i: int) -> list[tuple[str, float, float, float]]:
+    """Return (what, measured, expected, sigma) for the selection rate and the split."""
+    cfg, c = result.config, _counts(result, i)
+    p = cfg["p_selects"][i]
+    rows = [("selected", c["selected"] / c["eligible"], p,
+             np.sqrt(p * (1 - p) / c["eligible"]))]  # fmt: skip
+    for kind, ratio in zip(KINDS, cfg["ratios"], strict=True):
+        sigma = np.sqrt(ratio * (1 - ratio) / c["selected"])
+        rows.append((kind, c[kind] / c["selected"], ratio, sigma))
+    return rows
+
+
+def figures(result: Result) -> list[Figure]:
+    """Measured rates against their rules, with binomial bands."""
+    from matplotlib.figure import Figure as MplFigure
+
+    cfg = result.config
+    k = cfg["band_sigmas"]
+    fig = MplFigure(figsize=(11, 4), layout="constrained")
+    axes = fig.subplots(1, len(cfg["p_selects"]))
+    for i, ax in enumerate(np.atleast_1d(axes)):
+        rows = _rates(result, i)
+        x = np.arange(len(rows))
+        for j, (_, measured, expected, sigma) in enumerate(rows):
+            ax.fill_between([j - 0.3, j + 0.3], expected - k * sigma,
+                            expected + k * sigma, color="0.85")  # fmt: skip
+            ax.hlines(expected, j - 0.3, j + 0.3, color="0.4", lw=1)
+            ax.plot(j, measured, "o", color="tab:red")
+        ax.set_xticks(x, [f"{r[0]}\n(rule {r[2]:g})" for r in rows])
+        ax.set_ylabel("fraction")
+        ax.set_title(f"p_select = {cfg['p_selects'][i]:g}")
+    fig.suptitle("BERT masking on a real token batch: measured (red) vs rule (band)")
+    n_tok = int(_counts(result, 0)["eligible"])
+    return [
+        Figure(
+            "fig_mlm_masking",
+            fig,
+            f"Selection rate among {n_tok:,} eligible token positions (non-special"
+            " tokens over all draws) and, of the selected, the fractions masked,"
+            " replaced by a random token and kept. Grey bands: the rule ±"
+            f"{k:g} binomial standard deviations.",
+        )
+    ]
+
+
+def claims(result: Result) -> list[Claim]:
+    """Each rate inside its binomial band; specials and unselected tokens untouched."""
+    cfg, out = result.config, []
+    for i, p in enumerate(cfg["p_selects"]):
+        worst = max(abs(m - e) / s for _, m, e, s in _rates(result, i))
+        detail = ", ".join(
+            f"{w} {m:.4f} (rule {e:g})" for w, m, e, _ in _rates(result, i)
+        )
+        out.append(
+            Claim(
+                f"mlm_rates_follow_rule_p{p:g}",
+                f"{p:.0%} of tokens are selected; of those 80% are masked, 10% replaced"
+                " by a random token and 10% left unchanged.",
+                float(worst),
+                float(cfg["band_sigmas"]),
+                "<",
+                f"largest deviation in binomial standard deviations; {detail}",
+            )
+        )
+        c = _counts(result, i)
+        untouched = c["selected_special"] + c["unselected_changed"]
+        out.append(
+            Claim(
+                f"mlm_specials_untouched_p{p:g}",
+                "Special tokens and padding are never selected, and unselected"
+                " positions are never changed.",
+                float(untouched),
+                0.0,
+                "<=",
+                "count of selected special positions plus changed unselected ones",
+            )
+        )
+    return out
