@@ -37,7 +37,7 @@ def test_claims_and_figure_rerender_from_saved_result(result, tmp_path):
     assert len(claims) == 2 * len(TINY.p_selects)
     assert all(np.isfinite(c.measured) for c in claims)
     (fig,) = mlm_masking.figures(again)
-    assert len(fig.figure.axes) == len(TINY.p_selects)
+    assert len(fig.figure.axes[0].lines) >= len(TINY.p_selects)
 
 
 def test_bad_config_raises():

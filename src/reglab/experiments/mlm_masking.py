@@ -140,25 +140,31 @@ def _rates(result: Result, i: int) -> list[tuple[str, float, float, float]]:
 
 
 def figures(result: Result) -> list[Figure]:
-    """Measured rates against their rules, with binomial bands."""
+    """Each rate's deviation from its rule, in binomial standard deviations."""
     from matplotlib.figure import Figure as MplFigure
 
     cfg = result.config
     k = cfg["band_sigmas"]
-    fig = MplFigure(figsize=(11, 4), layout="constrained")
-    axes = fig.subplots(1, len(cfg["p_selects"]))
-    for i, ax in enumerate(np.atleast_1d(axes)):
+    fig = MplFigure(figsize=(8, 4), layout="constrained")
+    ax = fig.subplots()
+    ax.axhspan(-k, k, color="0.9", label=f"rule ± {k:g} σ")
+    ax.axhline(0, color="0.4", lw=1)
+    n_p = len(cfg["p_selects"])
+    for i, p in enumerate(cfg["p_selects"]):
         rows = _rates(result, i)
-        x = np.arange(len(rows))
-        for j, (_, measured, expected, sigma) in enumerate(rows):
-            ax.fill_between([j - 0.3, j + 0.3], expected - k * sigma,
-                            expected + k * sigma, color="0.85")  # fmt: skip
-            ax.hlines(expected, j - 0.3, j + 0.3, color="0.4", lw=1)
-            ax.plot(j, measured, "o", color="tab:red")
-        ax.set_xticks(x, [f"{r[0]}\n(rule {r[2]:g})" for r in rows])
-        ax.set_ylabel("fraction")
-        ax.set_title(f"p_select = {cfg['p_selects'][i]:g}")
-    fig.suptitle("BERT masking on a real token batch: measured (red) vs rule (band)")
+        z = [(m - e) / s for _, m, e, s in rows]
+        x = np.arange(len(rows)) + (i - (n_p - 1) / 2) * 0.15
+        ax.plot(x, z, "o", label=f"p_select = {p:g}")
+        for xi, zi, (_, m, _, _) in zip(x, z, rows, strict=True):
+            ax.annotate(f"{m:.4f}", (xi, zi), textcoords="offset points",
+                        xytext=(4, 4), fontsize=7)  # fmt: skip
+    rules = [f"{w}\n(rule {e:g})" for w, _, e, _ in _rates(result, 0)]
+    rules[0] = "selected\n(rule p_select)"
+    ax.set_xticks(range(len(rules)), rules)
+    ax.set_ylabel("(measured − rule) / binomial σ")
+    ax.set_ylim(-1.5 * k, 1.5 * k)
+    ax.legend(fontsize=8)
+    ax.set_title("BERT masking on a real token batch")
     n_tok = int(_counts(result, 0)["eligible"])
     return [
         Figure(
@@ -166,8 +172,9 @@ def figures(result: Result) -> list[Figure]:
             fig,
             f"Selection rate among {n_tok:,} eligible token positions (non-special"
             " tokens over all draws) and, of the selected, the fractions masked,"
-            " replaced by a random token and kept. Grey bands: the rule ±"
-            f"{k:g} binomial standard deviations.",
+            " replaced by a random token and kept, as deviations from BERT's rule in"
+            " binomial standard deviations (labels: the measured fractions). Inside"
+            f" the grey band (± {k:g} σ) the masking follows the rule.",
         )
     ]
 
