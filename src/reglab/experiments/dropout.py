@@ -1,0 +1,338 @@
+"""Section 3: dropout on overlapping two moons, and Monte-Carlo dropout.
+
+One program trains the no-dropout and the dropout (p_drop at every hidden layer)
+networks with the post's per-batch mask (one mask per minibatch, as its DropoutLayer
+draws); a second program trains the per-example variant. Final models are evaluated by
+``predict`` (dropout off); three Monte-Carlo instantiations keep dropout on.
+Roughness is measured on the P(class 1) grid: the length of the P = 0.5 boundary and
+the mean gradient magnitude of P (total variation per unit area).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import jax
+import matplotlib.figure
+import numpy as np
+
+from reglab import nn
+from reglab.data import make_moons, make_moons_test
+from reglab.ensemble import Ensemble
+from reglab.experiments.base import Claim, Figure, Progress, Result, config_dict
+from reglab.experiments.weight_decay import plane_grid, plot_probability, prob_class1
+from reglab.optim import OptimizerSpec
+from reglab.train import TrainSpec, predict, train
+
+NAME = "dropout"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Dropout on two moons (section 3); defaults are the post's section 7 row."""
+
+    n_train: int = 300  # two moons, no flips
+    noise: float = 0.3  # DROPOUT_MOONS: the classes overlap (Bayes error ~8.5%)
+    n_test: int = 5000  # large clean test draw: accuracy differences are small
+    data_seed: int = 0
+    widths: tuple[int, ...] = (2, 96, 96, 2)
+    learning_rate: float = 0.05  # Adam (0.9, 0.999), schedule (0.05, 0.5, 5e4)
+    alpha: float = 0.5
+    tau: float = 5e4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epochs: int = 10_000
+    batch_size: int = 32
+    p_drop: float = 0.4  # at every hidden layer, after the activation
+    per_example: bool = True  # also train the per-example-mask variant (2nd program)
+    n_mc: int = 3  # Monte-Carlo instantiations shown in figure 6
+    mc_seed: int = 0  # key of the Monte-Carlo masks
+    record_every: int = 500  # train-set metrics only
+    grid_resolution: int = 100  # decision-probability grid is resolution^2
+    seeds: tuple[int, ...] = (0,)
+
+    def __post_init__(self) -> None:
+        for name in ("n_train", "n_test", "epochs", "batch_size", "record_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if self.n_train < 2 or self.batch_size > self.n_train:
+            raise ValueError(
+                f"n_train must be >= 2 and >= batch_size={self.batch_size}, got"
+                f" {self.n_train} — raise n_train or lower batch_size"
+            )
+        if not 0.0 < self.p_drop < 1.0:
+            raise ValueError(
+                f"p_drop must be in (0, 1), got {self.p_drop} — the no-dropout"
+                " baseline is always trained beside it"
+            )
+        if self.n_mc < 1:
+            raise ValueError(f"n_mc must be >= 1, got {self.n_mc} — e.g. 3")
+        if self.grid_resolution < 2:
+            raise ValueError(
+                f"grid_resolution must be >= 2, got {self.grid_resolution} — e.g. 100"
+            )
+        if len(self.widths) < 3 or self.widths[0] != 2 or self.widths[-1] != 2:
+            raise ValueError(
+                f"widths must be (2, hidden..., 2) with >= 1 hidden layer, got"
+                f" {self.widths!r}"
+            )
+        if not self.seeds:
+            raise ValueError("seeds must hold at least one seed, e.g. (0,)")
+
+    def quick(self) -> Config:
+        """Return a smoke-run version: 20x fewer epochs, same shapes."""
+        return replace(self, epochs=max(1, self.epochs // 20))
+
+
+def boundary_length(p: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """Return the length of the P = 0.5 contour of p (..., ny, nx) on grid (gx, gy)."""
+    side = p > 0.5
+    # crossings of vertical / horizontal grid segments by the curve
+    n_x = (side[..., :, 1:] != side[..., :, :-1]).sum(axis=(-2, -1))
+    n_y = (side[..., 1:, :] != side[..., :-1, :]).sum(axis=(-2, -1))
+    dx, dy = gx[1] - gx[0], gy[1] - gy[0]
+    # Cauchy-Crofton: E_theta[|cos| + |sin|] = 4 / pi, so L ~ (pi / 4)(n_x dx + n_y dy)
+    return (np.pi / 4) * (n_x * dx + n_y * dy)
+
+
+def mean_gradient(p: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """Return the mean |grad P| over the plane (total variation per unit area)."""
+    dp_dy, dp_dx = np.gradient(p, gy, gx, axis=(-2, -1))
+    return np.sqrt(dp_dx**2 + dp_dy**2).mean(axis=(-2, -1))
+
+
+def _model(cfg: Config, mode: str) -> nn.MLPSpec:
+    hidden = tuple(range(1, len(cfg.widths) - 1))
+    return nn.MLPSpec(cfg.widths, "tanh", dropout_layers=hidden, dropout_mode=mode)
+
+
+def run(cfg: Config, *, progress: Progress | None = None) -> Result:
+    """Train without/with dropout (per-batch, then per-example masks); evaluate."""
+    data = make_moons(
+        cfg.n_train, noise=cfg.noise, flip_fraction=0.0, seed=cfg.data_seed
+    )
+    test = make_moons_test(cfg.n_test, noise=cfg.noise, seed=cfg.data_seed)
+    gx, gy, points = plane_grid(data.x, cfg.grid_resolution)
+    R = cfg.grid_resolution
+    optimizer = OptimizerSpec("adam", beta1=cfg.beta1, beta2=cfg.beta2)
+    schedule = {"learning_rate": cfg.learning_rate, "alpha": cfg.alpha, "tau": cfg.tau}
+    # columns: p_drop = 0 (masks of ones: the plain network) and p_drop
+    calls = [
+        ("per_batch", Ensemble(cfg.seeds, {"p_drop": [0.0, cfg.p_drop], **schedule}))
+    ]
+    if cfg.per_example:  # p_drop = 0 is the same network in either mode
+        calls.append(
+            ("per_example", Ensemble(cfg.seeds, {"p_drop": [cfg.p_drop], **schedule}))
+        )
+    arrays: dict[str, np.ndarray] = {
+        "x_train": data.x,
+        "y_train": data.y,
+        "grid_x": gx,
+        "grid_y": gy,
+        "seeds": np.array(cfg.seeds),
+    }
+    timings = {"compile_s": 0.0, "run_s": 0.0}
+    notes: list[str] = []
+    params_batch = None
+    for i, (mode, ensemble) in enumerate(calls):
+        spec = TrainSpec(
+            _model(cfg, mode), optimizer, epochs=cfg.epochs, batch_size=cfg.batch_size
+        )
+
+        def report(done: int, total: int, offset: int = i * cfg.epochs) -> None:
+            if progress is not None:
+                progress(offset + done, len(calls) * total)
+
+        res = train(
+            spec,
+            ensemble,
+            data.x,
+            data.y,
+            eval_sets={"train": (data.x, data.y)},
+            record=cfg.record_every,
+            progress=report,
+        )
+        timings["compile_s"] += res.compile_seconds
+        timings["run_s"] += res.run_seconds
+        notes += res.failures
+        grid_logits = predict(spec.model, res.params, points)  # (S, C, R*R, 2)
+        prob = prob_class1(grid_logits).reshape(grid_logits.shape[:2] + (R, R))
+        test_pred = predict(spec.model, res.params, test.x).argmax(-1)  # (S, C, n)
+        train_pred = predict(spec.model, res.params, data.x).argmax(-1)
+        suffix = "" if mode == "per_batch" else "_per_example"
+        arrays[f"prob{suffix}"] = prob.astype(np.float32)  # (S, C, R, R)
+        arrays[f"test_acc{suffix}"] = (test_pred == test.y).mean(-1)  # (S, C)
+        arrays[f"train_acc{suffix}"] = (train_pred == data.y).mean(-1)
+        arrays[f"train_loss_curve{suffix}"] = res.history["train"]["loss"]
+        arrays["record_epochs"] = res.record_epochs
+        if mode == "per_batch":
+            params_batch, spec_batch = res.params, spec.model
+    arrays["p_drop"] = np.array([0.0, cfg.p_drop], np.float32)
+
+    # Monte-Carlo dropout on the post's (per-batch) model: one mask per instantiation
+    # shared by every grid point, so each instantiation is one thinned network.
+    mc_prob, mc_acc = [], []
+    for s in range(len(cfg.seeds)):
+        member = {k: v[s, 1] for k, v in params_batch.items()}
+        key = jax.random.fold_in(jax.random.PRNGKey(cfg.mc_seed), s)
+        mc = [
+            nn.mc_dropout_predict(
+                member, x, spec_batch, key=key, p_drop=cfg.p_drop, n_samples=cfg.n_mc
+            ).probs  # (n_mc, n, 2): the same key gives the same masks on both sets
+            for x in (points, test.x)
+        ]
+        mc_prob.append(np.asarray(mc[0][..., 1]).reshape(cfg.n_mc, R, R))
+        mc_acc.append((np.asarray(mc[1]).argmax(-1) == test.y).mean(-1))
+    arrays["mc_prob"] = np.stack(mc_prob).astype(np.float32)  # (S, n_mc, R, R)
+    arrays["mc_mean"] = arrays["mc_prob"].mean(axis=1)  # (S, R, R)
+    arrays["mc_test_acc"] = np.stack(mc_acc)  # (S, n_mc)
+    return Result(NAME, config_dict(cfg), arrays, timings, notes)
+
+
+# --- figures -------------------------------------------------------------------------
+
+
+def _panels(result: Result, panels, key: str, caption: str) -> Figure:
+    """Draw one P(class 1) panel per (title, p) with the training points."""
+    a = result.arrays
+    fig = matplotlib.figure.Figure(figsize=(3.6 * len(panels) + 0.8, 3.6))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (title, p) in zip(axes, panels, strict=True):
+        cs = plot_probability(
+            ax, a["grid_x"], a["grid_y"], p, a["x_train"], a["y_train"]
+        )
+        length = boundary_length(p, a["grid_x"], a["grid_y"])
+        ax.set_title(f"{title}\nboundary length {length:.1f}", fontsize=9)
+        ax.set_xlabel("$x_1$")
+        ax.set_ylabel("$x_2$")
+    fig.colorbar(cs, ax=axes, label="P(class 1)", shrink=0.85)
+    return Figure(key, fig, caption)
+
+
+def figures(result: Result) -> list[Figure]:
+    """Return figures 5 and 6 of the post and the mask-mode comparison."""
+    a, p_drop = result.arrays, result.config["p_drop"]
+    acc = a["test_acc"].mean(0)  # (2,): seed mean
+    seed = int(a["seeds"][0])
+    out = [
+        _panels(
+            result,
+            [
+                (f"no dropout (test acc {acc[0]:.3f})", a["prob"][0, 0]),
+                (
+                    f"p_drop = {p_drop:g}, off at inference (test acc {acc[1]:.3f})",
+                    a["prob"][0, 1],
+                ),
+            ],  # fmt: skip
+            "fig5_dropout_boundaries",
+            f"P(class 1) of the 2-96-96-2 tanh MLP (seed {seed}) trained without"
+            f" dropout (left) and with per-batch dropout p = {p_drop:g} after each"
+            " hidden layer, evaluated with dropout off (right); black: P = 0.5;"
+            " dots: training points by class. Test accuracy: clean draw, seed mean.",
+        )
+    ]
+    mc = [
+        (f"instantiation {k + 1} (test acc {a['mc_test_acc'][0, k]:.3f})", p)
+        for k, p in enumerate(a["mc_prob"][0])
+    ]
+    out.append(
+        _panels(
+            result,
+            mc + [("mean of the instantiations", a["mc_mean"][0])],
+            "fig6_mc_dropout",
+            f"The dropout model (seed {seed}) with dropout kept on at inference:"
+            " each panel draws one fresh mask per hidden layer (shared by the whole"
+            " plane, as in training), i.e. one thinned network; the last panel"
+            " averages their probabilities.",
+        )
+    )
+    if "prob_per_example" in a:
+        acc_e = a["test_acc_per_example"].mean(0)[0]
+        out.append(
+            _panels(
+                result,
+                [
+                    (f"per-batch mask (test acc {acc[1]:.3f})", a["prob"][0, 1]),
+                    (
+                        f"per-example mask (test acc {acc_e:.3f})",
+                        a["prob_per_example"][0, 0],
+                    ),
+                ],  # fmt: skip
+                "fig_dropout_mask_modes",
+                f"Dropout p = {p_drop:g} with one mask per minibatch (the post's"
+                " layer, left) or one per example (the usual choice, right), both"
+                f" evaluated with dropout off (seed {seed}); test accuracy: seed mean.",
+            )
+        )
+    return out
+
+
+# --- claims --------------------------------------------------------------------------
+
+
+def claims(result: Result) -> list[Claim]:
+    """Return the post's section 3 statements, measured on the seed mean."""
+    a = result.arrays
+    gx, gy = a["grid_x"], a["grid_y"]
+    length = boundary_length(a["prob"], gx, gy)  # (S, 2)
+    grad = mean_gradient(a["prob"], gx, gy)  # (S, 2)
+    ratio = length[:, 1] / length[:, 0]  # (S,)
+    acc = a["test_acc"]  # (S, 2)
+    mc_len = boundary_length(a["mc_prob"], gx, gy)  # (S, n_mc)
+    mc_ratio = mc_len.min(axis=1) / length[:, 1]  # (S,)
+    S = len(ratio)
+    out = [
+        Claim(
+            "dropout_boundary_smoother",
+            "Dropout gives a smoother decision boundary than no dropout.",
+            float(ratio.mean()),
+            1.0,
+            "<",
+            f"length of the P=0.5 boundary with dropout (off at inference) over"
+            f" without: {length[:, 1].mean():.2f} / {length[:, 0].mean():.2f}; mean"
+            f" |grad P| {grad[:, 1].mean():.3f} vs {grad[:, 0].mean():.3f};"
+            f" {int((ratio < 1).sum())}/{S} seeds agree",
+        ),
+        Claim(
+            "dropout_test_accuracy_not_worse",
+            "The dropout model generalizes at least as well on clean test data.",
+            float((acc[:, 1] - acc[:, 0]).mean()),
+            0.0,
+            ">=",
+            f"clean test accuracy with dropout ({acc[:, 1].mean():.4f}) minus"
+            f" without ({acc[:, 0].mean():.4f}) on {result.config['n_test']} points;"
+            f" {int((acc[:, 1] >= acc[:, 0]).sum())}/{S} seeds agree",
+        ),
+        Claim(
+            "mc_instantiations_rougher",
+            "Each Monte-Carlo instantiation is rougher than the averaged"
+            " (dropout-off) boundary.",
+            float(mc_ratio.mean()),
+            1.0,
+            ">",
+            f"shortest boundary among {a['mc_prob'].shape[1]} instantiations over the"
+            f" dropout-off boundary; instantiation lengths"
+            f" {np.round(mc_len.mean(0), 2).tolist()} vs {length[:, 1].mean():.2f};"
+            f" their mean's {boundary_length(a['mc_mean'], gx, gy).mean():.2f};"
+            f" {int((mc_ratio > 1).sum())}/{S} seeds agree",
+        ),
+    ]
+    if "prob_per_example" in a:
+        len_e = boundary_length(a["prob_per_example"][:, 0], gx, gy)  # (S,)
+        ratio_e = len_e / length[:, 0]
+        acc_e = a["test_acc_per_example"][:, 0]
+        out.append(
+            Claim(
+                "per_example_dropout_smoother",
+                "Dropout with per-example masks also smooths the boundary.",
+                float(ratio_e.mean()),
+                1.0,
+                "<",
+                f"boundary length per-example dropout over no dropout:"
+                f" {len_e.mean():.2f} / {length[:, 0].mean():.2f}; test accuracy"
+                f" {acc_e.mean():.4f} (per-batch {acc[:, 1].mean():.4f}, none"
+                f" {acc[:, 0].mean():.4f}); {int((ratio_e < 1).sum())}/{S} seeds agree",
+            )
+        )
+    return out
