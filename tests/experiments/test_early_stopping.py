@@ -162,6 +162,7 @@ def test_quick_cuts_epochs_and_keeps_shapes():
         ({"energy_rank": 785}, "energy_rank must be in"),
         ({"energy_fraction": 0.0}, "energy_fraction must be in"),
         ({"n_snapshots": 2}, "n_snapshots >= 3"),
+        ({"epochs": 1}, "epochs must be >= 2"),
         ({"epochs": 0}, "epochs must be an integer >= 1"),
         ({"dataset": "cifar10"}, "dataset must be one of"),
         ({"seeds": ()}, "seeds must hold at least one seed"),

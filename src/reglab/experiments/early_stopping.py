@@ -38,6 +38,8 @@ DATASETS = ("fashion_mnist", "mnist")
 N_BUNDLED_TRAIN = 5000  # training images bundled offline
 N_TEST_IMAGES = 10_000
 TIME_COLORS = "coolwarm_r"  # early = red, late = blue, as in the post's figure 10
+_COUNTS = ("n_train", "n_test", "epochs", "batch_size", "n_record", "n_snapshots")
+_COUNTS += ("energy_rank", "n_val", "val_every", "patience")
 
 
 @dataclass(frozen=True)
@@ -68,18 +70,7 @@ class Config:
 
     def __post_init__(self) -> None:
         check_choice("dataset", self.dataset, DATASETS)
-        for name in (
-            "n_train",
-            "n_test",
-            "epochs",
-            "batch_size",
-            "n_record",
-            "n_snapshots",
-            "energy_rank",
-            "n_val",
-            "val_every",
-            "patience",
-        ):
+        for name in _COUNTS:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
@@ -109,10 +100,11 @@ class Config:
                 f"widths must be (784, hidden..., 10) for 28x28 images in 10 classes,"
                 f" got {self.widths!r} — e.g. (784, 128, 128, 10)"
             )
-        if self.n_record < 2 or self.n_snapshots < 3:
+        if self.n_record < 2 or self.n_snapshots < 3 or self.epochs < 2:
             raise ValueError(
-                f"n_record must be >= 2 and n_snapshots >= 3 (epoch 0 plus an early"
-                f" and a late time), got {self.n_record} and {self.n_snapshots}"
+                f"epochs must be >= 2, n_record >= 2 and n_snapshots >= 3 (epoch 0, an"
+                f" early and a late time), got {self.epochs}, {self.n_record} and"
+                f" {self.n_snapshots}"
             )
         if self.energy_rank > self.widths[0]:
             raise ValueError(
@@ -137,23 +129,7 @@ class Config:
         )
 
 
-def _model(cfg: Config) -> nn.MLPSpec:
-    return nn.MLPSpec(cfg.widths, activation="tanh")
-
-
-def _train_spec(cfg: Config) -> TrainSpec:
-    return TrainSpec(
-        _model(cfg), OptimizerSpec("sgd"), epochs=cfg.epochs, batch_size=cfg.batch_size
-    )
-
-
-def _ensemble(cfg: Config) -> Ensemble:
-    return Ensemble.grid(
-        seeds=cfg.seeds, learning_rate=cfg.learning_rate, alpha=cfg.alpha, tau=cfg.tau
-    )
-
-
-def load_data(cfg: Config):
+def load_data(cfg: Config) -> tuple[np.ndarray, ...]:
     """Return (x_train, y_train, x_test, y_test): stratified subsets, seeded."""
     x, y = data.load(cfg.dataset, split="train")
     x_test, y_test = data.load(cfg.dataset, split="test")
@@ -165,7 +141,12 @@ def load_data(cfg: Config):
 def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     """Train the main run and the user-style early-stopping run; return the arrays."""
     x, y, x_test, y_test = load_data(cfg)
-    spec, ensemble, E = _train_spec(cfg), _ensemble(cfg), cfg.epochs
+    E = cfg.epochs
+    model = nn.MLPSpec(cfg.widths, activation="tanh")
+    spec = TrainSpec(model, OptimizerSpec("sgd"), epochs=E, batch_size=cfg.batch_size)
+    ensemble = Ensemble.grid(
+        seeds=cfg.seeds, learning_rate=cfg.learning_rate, alpha=cfg.alpha, tau=cfg.tau
+    )
 
     def progress_of(offset: int):
         if progress is None:
@@ -216,7 +197,7 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     stopped = user.stopped_epoch[:, 0]  # (S,)
     # the trainer quits at a chunk boundary; later record slots were never filled
     val_loss = np.where(val_epochs[None, :] <= stopped[:, None], val_loss, np.nan)
-    logits = predict(_model(cfg), user.params, x_test)[:, 0]  # (S, n_test, K)
+    logits = predict(model, user.params, x_test)[:, 0]  # (S, n_test, K)
     log_p = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
     user_test_loss = -np.take_along_axis(log_p, y_test[None, :, None], -1).mean((1, 2))
     user_test_acc = (logits.argmax(-1) == y_test).mean(-1)  # (S,)
@@ -285,50 +266,50 @@ def _loss_panel(ax, result: Result) -> None:
     ax.set_ylabel("cross-entropy loss")
 
 
-def figures(result: Result) -> list[Figure]:
-    """Return figure 9 (losses), figure 10 (spectral energy) and the user run's."""
-    cfg = result.config
-    epochs = result["record_epochs"]
-    i_opt, opt = _test_optimum(result)
-    n_seeds = len(result["train_loss"])
-    seeds_note = f" Seed mean of {n_seeds}, min-max band." if n_seeds > 1 else ""
+def _vlines(ax, lines) -> None:
+    """Draw vertical lines (epoch, color, linestyle, label) on a log epoch axis."""
+    for epoch, color, style, label in lines:
+        ax.axvline(max(epoch, 0.5), color=color, linestyle=style, label=label)
 
-    # Figure 9: train and test loss, test minimum dashed grey
-    fig9 = matplotlib.figure.Figure(figsize=(6, 4), layout="constrained")
-    ax = fig9.add_subplot()
+
+def _fig9(result: Result, note: str) -> Figure:
+    cfg, epochs = result.config, result["record_epochs"]
+    i_opt, opt = _test_optimum(result)
+    fig = matplotlib.figure.Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.add_subplot()
     _loss_panel(ax, result)
-    ax.axvline(
-        epochs[i_opt],
-        color="grey",
-        linestyle="--",
-        label=f"test minimum (epoch {epochs[i_opt]})",
+    _vlines(
+        ax, [(epochs[i_opt], "grey", "--", f"test minimum (epoch {epochs[i_opt]})")]
     )
     ax.legend()
     ax.set_title(f"MLP {tuple(cfg['widths'])}, N={cfg['n_train']} {cfg['dataset']}")
-    cap9 = (
+    final = result["test_loss"].mean(axis=0)[-1]
+    after = (
+        f"rises to {final:.3f} by epoch {epochs[-1]}"
+        if i_opt < len(epochs) - 1
+        else "is still falling at the last epoch"
+    )
+    caption = (
         f"Train and test loss over {cfg['epochs']} epochs of SGD (log epoch axis;"
         f" test loss on {cfg['n_test']} test images). The test loss is lowest"
-        f" ({opt:.3f}) at epoch {epochs[i_opt]} (dashed grey) and rises afterwards,"
-        " while the train loss keeps falling." + seeds_note
+        f" ({opt:.3f}) at epoch {epochs[i_opt]} (dashed grey) and {after}, while the"
+        " train loss keeps falling." + note
     )
+    return Figure("fig9_early_stopping", fig, caption)
 
-    # Figure 10: cumulative energy of Delta W1 vs rank, coloured by time; losses
-    snaps = result["snapshot_epochs"]
+
+def _fig10(result: Result, note: str) -> Figure:
+    epochs, snaps = result["record_epochs"], result["snapshot_epochs"]
     cum = result["cumulative_energy"].mean(axis=0)  # (n_snap, D)
     k = np.arange(1, cum.shape[-1] + 1)
     cmap = matplotlib.colormaps[TIME_COLORS]
     norm = matplotlib.colors.LogNorm(vmin=max(snaps[1], 1), vmax=snaps[-1])
-    fig10 = matplotlib.figure.Figure(figsize=(11, 4.2), layout="constrained")
-    left, right = fig10.subplots(1, 2)
+    fig = matplotlib.figure.Figure(figsize=(11, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
     for j in range(1, len(snaps)):  # epoch 0 has Delta W = 0: nothing to show
         left.plot(k, cum[j], color=cmap(norm(snaps[j])), label=f"epoch {snaps[j]}")
-    left.plot(
-        k,
-        result["isotropic_energy"],
-        color="grey",
-        linestyle="--",
-        label="isotropic update (k/D)",
-    )
+    iso = result["isotropic_energy"]
+    left.plot(k, iso, color="grey", linestyle="--", label="isotropic update (k/D)")
     left.set_xscale("log")
     left.set_xlabel("principal component rank k (1 = largest variance)")
     left.set_ylabel(r"cumulative energy $E_{\leq k}$ of $\Delta W_1$")
@@ -336,80 +317,64 @@ def figures(result: Result) -> list[Figure]:
     left.legend(fontsize="small", loc="lower right")
     _loss_panel(right, result)
     at = np.searchsorted(epochs, snaps)  # snapshot epochs are record epochs
+    t, colors = _epoch_axis(snaps[1:]), cmap(norm(snaps[1:]))
     for name, marker in (("train_loss", "o"), ("test_loss", "s")):
-        values = result[name].mean(axis=0)[at]
-        right.scatter(
-            _epoch_axis(snaps[1:]),
-            values[1:],
-            c=cmap(norm(snaps[1:])),
-            marker=marker,
-            edgecolor="black",
-            zorder=3,
-        )
+        values = result[name].mean(axis=0)[at][1:]
+        right.scatter(t, values, c=colors, marker=marker, edgecolor="k", zorder=3)
     right.legend(title="markers: snapshot times")
-    cap10 = (
+    caption = (
         r"Left: fraction $E_{\leq k}$ of $|W_1(t) - W_1(0)|^2$ lying along the top k"
         " principal components of the training inputs, at the snapshot epochs"
         " (red early, blue late); grey: what an isotropic update gives. Right: the"
-        " loss curves with the snapshot epochs marked in the same colours." + seeds_note
+        " loss curves with the snapshot epochs marked in the same colours." + note
     )
+    return Figure("fig10_spectral", fig, caption)
 
-    # User run: validation loss, its best and stopping epochs, vs the main test curve
-    fig_user = matplotlib.figure.Figure(figsize=(6, 4), layout="constrained")
-    ax = fig_user.add_subplot()
-    _band(
-        ax,
-        _epoch_axis(result["val_epochs"]),
-        result["user_val_loss"],
-        "tab:green",
-        f"validation loss (user run, {cfg['n_val']} held out)",
-    )
-    _band(
-        ax,
-        _epoch_axis(epochs),
-        result["test_loss"],
-        "tab:orange",
-        "test loss (main run)",
-        alpha=0.6,
-    )
+
+def _fig_user(result: Result, note: str) -> Figure:
+    cfg, epochs = result.config, result["record_epochs"]
+    i_opt, opt = _test_optimum(result)
+    fig = matplotlib.figure.Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.add_subplot()
+    t_val, t = _epoch_axis(result["val_epochs"]), _epoch_axis(epochs)
+    val_label = f"validation loss (user run, {cfg['n_val']} held out)"
+    _band(ax, t_val, result["user_val_loss"], "tab:green", val_label)
+    _band(ax, t, result["test_loss"], "tab:orange", "test loss (main run)", alpha=0.6)
     best = float(result["user_best_epoch"].mean())
     stop = float(result["user_stopped_epoch"].mean())
-    ax.axvline(
-        epochs[i_opt],
-        color="grey",
-        linestyle="--",
-        label=f"main run's test minimum (epoch {epochs[i_opt]})",
-    )
-    ax.axvline(
-        max(best, 0.5),
-        color="tab:green",
-        linestyle=":",
-        label=f"best validation epoch ({best:.0f})",
-    )
-    ax.axvline(
-        max(stop, 0.5),
-        color="tab:red",
-        linestyle=":",
-        label=f"stopped (epoch {stop:.0f})",
-    )
+    e_opt = epochs[i_opt]
+    lines = [
+        (e_opt, "grey", "--", f"main run's test minimum (epoch {e_opt})"),
+        (best, "tab:green", ":", f"best validation epoch ({best:.0f})"),
+        (stop, "tab:red", ":", f"last trained epoch ({stop:.0f})"),
+    ]
+    _vlines(ax, lines)
     ax.set_xscale("log")
     ax.set_xlabel("epoch (epoch 0 drawn at 0.5)")
     ax.set_ylabel("cross-entropy loss")
     ax.legend(fontsize="small")
     ax.set_title("Early stopping on a validation split")
-    user_loss = float(result["user_test_loss"].mean())
-    cap_user = (
-        f"Early stopping as a user runs it: {cfg['n_train'] - cfg['n_val']} images"
-        f" trained on, {cfg['n_val']} held out; training stops after"
-        f" {cfg['patience']} epochs without a new validation minimum and restores"
-        f" the best epoch ({best:.0f}). Its test loss is {user_loss:.3f}, against"
-        f" the main run's minimum {opt:.3f} at epoch {epochs[i_opt]}." + seeds_note
+    stopped = (
+        f"training stopped at epoch {stop:.0f}, {cfg['patience']} epochs without a"
+        " new validation minimum,"
+        if stop < cfg["epochs"]
+        else f"patience ({cfg['patience']} epochs) never ran out,"
     )
-    return [
-        Figure("fig9_early_stopping", fig9, cap9),
-        Figure("fig10_spectral", fig10, cap10),
-        Figure("fig_early_stopping_user", fig_user, cap_user),
-    ]
+    caption = (
+        f"Early stopping as a user runs it: {cfg['n_train'] - cfg['n_val']} images"
+        f" trained on, {cfg['n_val']} held out; {stopped} and the best epoch"
+        f" ({best:.0f}) was restored. Its test loss is"
+        f" {result['user_test_loss'].mean():.3f}, against the main run's minimum"
+        f" {opt:.3f} at epoch {epochs[i_opt]}." + note
+    )
+    return Figure("fig_early_stopping_user", fig, caption)
+
+
+def figures(result: Result) -> list[Figure]:
+    """Return figure 9 (losses), figure 10 (spectral energy) and the user run's."""
+    n_seeds = len(result["train_loss"])
+    note = f" Seed mean of {n_seeds}, min-max band." if n_seeds > 1 else ""
+    return [_fig9(result, note), _fig10(result, note), _fig_user(result, note)]
 
 
 def claims(result: Result) -> list[Claim]:
