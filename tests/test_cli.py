@@ -12,7 +12,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def test_unknown_experiment_fails_before_training(tmp_path):
-    with pytest.raises(SystemExit, match="unknown experiment 'moons' in --only; choose from"):
+    with pytest.raises(
+        SystemExit, match="unknown experiment 'moons' in --only; choose from"
+    ):
         cli.main(["reproduce", "--only", "moons", "--out", str(tmp_path)])
     assert not any(tmp_path.iterdir())
 
@@ -91,6 +93,14 @@ def test_report_renders_in_headless_chromium(quick_report):
         )
         n_rows = page.eval_on_selector_all("table.claims tbody tr", "r => r.length")
         summary = page.inner_text("#claims-summary")
+        sliders = page.query_selector_all("figure.slider")
+        for fig in sliders:  # move each slider: its panel must change and load
+            img, slider = fig.query_selector("img"), fig.query_selector("input")
+            before = img.get_attribute("src")
+            target = "0" if slider.get_attribute("value") != "0" else "1"
+            slider.fill(target)
+            page.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=img)
+            assert img.get_attribute("src") != before
         browser.close()
     assert len(widths) >= 10 and all(w > 0 for w in widths)
     assert n_rows == len(json.loads((quick_report / "claims.json").read_text()))

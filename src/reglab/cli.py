@@ -114,7 +114,7 @@ def _one_experiment(name, cfg, out: Path, args, console, done: _Outputs) -> None
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from reglab.experiments.base import Result, config_dict
-    from reglab.report import Section, save_figure
+    from reglab.report import Section, save_figure, save_slider
 
     mod = experiments.get(name)
     directory = out / name
@@ -150,6 +150,10 @@ def _one_experiment(name, cfg, out: Path, args, console, done: _Outputs) -> None
         (str(save_figure(f, directory).relative_to(out)), f.caption)
         for f in mod.figures(result)
     ]
+    sliders = [
+        save_slider(sl, directory / "sliders", out)
+        for sl in getattr(mod, "sliders", lambda r: [])(result)
+    ]
     claims = mod.claims(result)
     for c in claims:
         mark = "[green]pass[/]" if c.passed else "[red]FAIL[/]"
@@ -162,7 +166,14 @@ def _one_experiment(name, cfg, out: Path, args, console, done: _Outputs) -> None
     }
     done.sections.append(
         Section(
-            name, result.config, figures, claims, result.timings, result.notes, cached
+            name,
+            result.config,
+            figures,
+            sliders,
+            claims,
+            result.timings,
+            result.notes,
+            cached,
         )
     )
 

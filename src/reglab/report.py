@@ -8,7 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reglab.experiments.base import Claim, Figure
+from reglab.experiments.base import Claim, Figure, Slider
+
+
+@dataclass
+class SavedSlider:
+    """A slider whose panels are written to disk: image paths relative to the page."""
+
+    key: str
+    label: str
+    values: list[str]
+    images: list[str]
+    caption: str
+    start: int = 0
 
 
 @dataclass
@@ -18,8 +30,9 @@ class Section:
     name: str
     config: dict[str, Any]
     figures: list[tuple[str, str]]  # (relative image path, caption)
-    claims: list[Claim]
-    timings: dict[str, float]
+    sliders: list[SavedSlider] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     cached: bool = False  # re-rendered from a saved result, not trained in this run
 
@@ -32,6 +45,46 @@ def save_figure(fig: Figure, directory: Path) -> Path:
     fig.figure.savefig(directory / f"{fig.key}.svg", bbox_inches="tight")
     return png
 
+
+def save_slider(slider: Slider, directory: Path, out_dir: Path) -> SavedSlider:
+    """Write one PNG per panel of slider; return it with paths relative to out_dir."""
+    directory.mkdir(parents=True, exist_ok=True)
+    images = []
+    for i, fig in enumerate(slider.figures):
+        png = directory / f"{slider.key}_{i:02d}.png"
+        fig.savefig(png, dpi=80, bbox_inches="tight")
+        images.append(str(png.relative_to(out_dir)))
+    return SavedSlider(
+        slider.key, slider.label, slider.values, images, slider.caption, slider.start
+    )
+
+
+def _slider_html(s: SavedSlider) -> str:
+    data = html.escape(json.dumps({"values": s.values, "images": s.images}))
+    last = len(s.values) - 1
+    return (
+        f'<figure class="slider" data-slider="{html.escape(s.key)}"'
+        f' data-panels="{data}">'
+        f"<label>{html.escape(s.label)}: <output>{html.escape(s.values[s.start])}"
+        f'</output><input type="range" min="0" max="{last}" step="1"'
+        f' value="{s.start}" aria-label="{html.escape(s.label)}"></label>'
+        f'<img src="{html.escape(s.images[s.start])}" alt="{html.escape(s.caption)}">'
+        f"<figcaption>{html.escape(s.caption)}</figcaption></figure>"
+    )
+
+
+# Each slider swaps its panel's image and label in place; no server, works from file://
+_SLIDER_JS = """
+document.querySelectorAll("figure.slider").forEach(function (fig) {
+  var panels = JSON.parse(fig.dataset.panels);
+  var input = fig.querySelector("input"), out = fig.querySelector("output");
+  var img = fig.querySelector("img");
+  input.addEventListener("input", function () {
+    img.src = panels.images[input.value];
+    out.textContent = panels.values[input.value];
+  });
+});
+"""
 
 _CSS = """
 body { font: 16px/1.5 system-ui, sans-serif; margin: 0 auto; max-width: 1100px;
@@ -49,6 +102,9 @@ tr.fail td.verdict { color: #b3261e; font-weight: 600; }
 details { margin: 0.6em 0; } code { font-size: 0.9em; }
 .summary { background: #f6f8fa; padding: 0.6em 1em; border-radius: 6px; }
 .table-wrap { overflow-x: auto; }
+figure.slider label { display: block; font-weight: 600; }
+figure.slider input { width: 100%; max-width: 420px; vertical-align: middle; }
+figure.slider output { display: inline-block; min-width: 5em; font-weight: 400; }
 """
 
 
@@ -106,7 +162,7 @@ def write_report(
             f'<figure><img src="{html.escape(src)}" alt="{html.escape(cap)}">'
             f"<figcaption>{html.escape(cap)}</figcaption></figure>"
             for src, cap in s.figures
-        )
+        ) + "".join(_slider_html(sl) for sl in s.sliders)
         timing = ", ".join(f"{k} {v:.2f} s" for k, v in s.timings.items())
         origin = "re-rendered from the saved result" if s.cached else "trained"
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in s.notes)
@@ -131,6 +187,7 @@ claims pass</strong> · total {total_seconds:.1f} s · {html.escape(version_text
 <script type="application/json" id="claims-data">{
         html.escape(json.dumps([c.to_dict() for c in all_claims]), quote=False)
     }</script>
+<script>{_SLIDER_JS}</script>
 </body></html>
 """
     path = out_dir / "index.html"

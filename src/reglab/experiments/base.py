@@ -6,6 +6,7 @@ the post's section 7 row (with ``quick()`` for a smoke run), and
     run(cfg, *, progress=None) -> Result      trains; never plots
     figures(result) -> list[Figure]           plots; never trains
     claims(result) -> list[Claim]             the post's statements, measured
+    sliders(result) -> list[Slider]           optional: one panel per sweep value
 
 A Result saves to and loads from a directory (``result.npz`` + ``result.json``), so
 figures and claims re-render without training.
@@ -92,6 +93,25 @@ class Figure:
     key: str  # file stem, e.g. "fig2_l2_boundaries"
     figure: Any  # matplotlib.figure.Figure
     caption: str
+
+
+@dataclass
+class Slider:
+    """A sweep shown one panel at a time: the report swaps panels with a slider."""
+
+    key: str  # file stem prefix, e.g. "slider_l2"
+    label: str  # what the slider moves through, e.g. "L2 strength λ₂"
+    values: list[str]  # one label per panel, e.g. ["0", "0.0025", ...]
+    figures: list[Any]  # one matplotlib figure per value
+    caption: str
+    start: int = 0  # the panel shown first
+
+    def __post_init__(self) -> None:
+        if len(self.values) != len(self.figures) or not self.values:
+            raise ValueError(
+                f"a slider needs one figure per value, got {len(self.values)} values"
+                f" and {len(self.figures)} figures"
+            )
 
 
 def config_dict(cfg: Any) -> dict[str, Any]:

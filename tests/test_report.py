@@ -1,0 +1,97 @@
+"""The static report: figures, claims and sliders, checked in headless Chromium."""
+
+import json
+import shutil
+
+import pytest
+from matplotlib.figure import Figure as MplFigure
+
+from reglab.experiments.base import Claim, Figure, Slider
+from reglab.report import Section, save_figure, save_slider, write_report
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def _line_figure(slope):
+    fig = MplFigure(figsize=(3, 2))
+    fig.subplots().plot([0, 1], [0, slope])
+    return fig
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    png = save_figure(Figure("fig_a", _line_figure(1), "a line"), out / "exp")
+    slider = save_slider(
+        Slider(
+            "slide",
+            "slope",
+            ["1", "2", "3"],
+            [_line_figure(s) for s in (1, 2, 3)],
+            "three slopes",
+        ),  # fmt: skip
+        out / "exp" / "sliders",
+        out,
+    )
+    claims = [
+        Claim("up", "it rises", 1.0, 0.5, ">", "slope"),
+        Claim("flat", "it is flat", 1.0, 0.5, "<", "slope"),
+    ]
+    section = Section(
+        "exp", {"epochs": 3}, [(str(png.relative_to(out)), "a line")], [slider], claims
+    )
+    page = write_report(out, [section], title="t", versions={"x": "1"}, total_seconds=1)
+    return out, page
+
+
+def test_report_lists_claims_with_verdicts_and_embeds_their_data(report):
+    _, page = report
+    text = page.read_text()
+    assert text.count('class="pass"') == 1 and text.count('class="fail"') == 1
+    assert "1 of 2\nclaims pass" in text
+    start = text.index('id="claims-data">') + len('id="claims-data">')
+    data = json.loads(
+        text[start : text.index("</script>", start)].replace("&quot;", '"')
+    )
+    assert [c["passed"] for c in data] == [True, False]
+
+
+def test_slider_needs_one_figure_per_value():
+    with pytest.raises(ValueError, match="one figure per value, got 2 values and 1"):
+        Slider("k", "l", ["a", "b"], [_line_figure(1)], "c")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)"
+)
+def test_slider_swaps_the_panel_in_chromium(report):
+    from playwright.sync_api import sync_playwright
+
+    _, page_path = report
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+        page.goto(page_path.as_uri())
+        img = "figure.slider img"
+        first = page.get_attribute(img, "src")
+        page.fill("figure.slider input", "2")  # fires the input event
+        page.wait_for_function(
+            "s => { const i = document.querySelector(s); "
+            "return i.complete && i.naturalWidth > 0 }",
+            arg=img,
+        )
+        second = page.get_attribute(img, "src")
+        label = page.inner_text("figure.slider output")
+        overflow = page.evaluate("document.body.scrollWidth > window.innerWidth + 1")
+        browser.close()
+    assert first != second and second.endswith("slide_02.png")
+    assert label == "3"
+    assert not overflow  # readable on a phone: no sideways scrolling of the page
