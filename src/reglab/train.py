@@ -409,18 +409,26 @@ def train(
     record_at = jnp.asarray(_index_table(records, n_chunks * L))
     snap_at = jnp.asarray(_index_table(snaps_at, n_chunks * L))
 
-    probe = nn.init_mlp(jax.random.PRNGKey(0), model)
+    # Shapes only: eval_shape traces init_mlp without running or compiling it.
+    probe = jax.eval_shape(partial(nn.init_mlp, spec=model), jax.random.PRNGKey(0))
     mask = penalty_mask(probe, spec.optimizer.penalize_biases)
     init_fn, chunk_fn = _build_program(spec, augment_fn, early_stopping, monitor, mask)
     hyper = {k: jnp.asarray(v) for k, v in ensemble.values.items()}
-    keys = jax.vmap(_member_keys)(jnp.asarray(ensemble.seeds, jnp.uint32))
     snap_shapes = {n: (len(snaps_at),) + probe[n].shape for n in snapshot_params}
     shapes = ((len(records), len(sets), 2), tuple(snap_shapes.items()))
-    state = jax.jit(init_fn, static_argnums=(2,))(hyper, keys, shapes)
-
+    seeds = jnp.asarray(ensemble.seeds, jnp.uint32)
     static = (spec, augment_fn, early_stopping, monitor, tuple(mask.items()))
+
+    def start_state(hyper, seeds):
+        keys = jax.vmap(_member_keys)(seeds)
+        return init_fn(hyper, keys, shapes), keys
+
+    init_program, init_s = _compiled(("init", static, shapes), start_state,
+                                     (hyper, seeds))  # fmt: skip
+    state, keys = init_program(hyper, seeds)
     args = (state, hyper, keys, jnp.int32(0), x, y, sets, record_at, snap_at)
     program, compile_s = _compiled(static, chunk_fn, args)
+    compile_s += init_s
 
     failures: list[str] = []
     reported = np.zeros(ensemble.shape, bool)
@@ -442,20 +450,22 @@ def train(
     jax.block_until_ready(state)
     run_s = time.perf_counter() - start
 
-    restore = early_stopping is not None and early_stopping.restore_best
-    chosen = state.best_params if restore else state.params
-    if restore:  # members that never improved keep their final parameters
-        had_best = state.best_epoch >= 0
-        chosen = jax.tree.map(
-            lambda b, p: jnp.where(
-                had_best.reshape(had_best.shape + (1,) * (p.ndim - 2)), b, p
-            ),
-            state.best_params,
-            state.params,
-        )
-    metrics = np.asarray(state.metrics)  # (S, C, R, sets, 2)
+    state = jax.tree.map(np.asarray, state)  # on the host from here on
+    chosen = state.params
+    if early_stopping is not None and early_stopping.restore_best:
+        # members that never improved keep their final parameters
+        had_best = state.best_epoch >= 0  # (S, C)
+        chosen = {
+            k: np.where(
+                had_best.reshape(had_best.shape + (1,) * (p.ndim - 2)),
+                state.best_params[k],
+                p,
+            )  # fmt: skip
+            for k, p in state.params.items()
+        }
+    metrics = state.metrics  # (S, C, R, sets, 2)
     return TrainResult(
-        params={k: np.asarray(v) for k, v in chosen.items()},
+        params=dict(chosen),
         opt_state=jax.tree.map(np.asarray, state.opt_state),
         history={
             n: {"loss": metrics[..., j, 0], "accuracy": metrics[..., j, 1]}
