@@ -90,6 +90,17 @@ def test_claims_match_hand_computed_values_on_synthetic_curves():
     assert got["plain_interpolates"].passed
 
 
+def test_relapse_is_the_first_drop_after_interpolation():
+    epochs = [0, 1, 2, 3, 4, 5, 6, 7, 8]
+    plain_train = [0.1, 1.0, 1.0, 0.995, 0.98, 0.5, 1.0, 1.0, 1.0]
+    r = _synthetic(plain_train, [0.5] * 9, [0.5] * 9, epochs)
+    assert aug.interpolation_epochs(r).tolist() == [1]
+    assert aug.relapse_epochs(r).tolist() == [4]
+    assert "breaks down again at epoch [4]" in aug.figures(r)[0].caption
+    r = _synthetic([0.1] + [1.0] * 8, [0.5] * 9, [0.5] * 9, epochs)
+    assert aug.relapse_epochs(r).tolist() == [-1]
+
+
 def test_claims_are_finite_comparisons(result):
     claims = aug.claims(result)
     assert len(claims) == 4
