@@ -186,3 +186,18 @@ def test_init_scales_follow_their_rule(getkey):
     ]:
         W = np.asarray(nn.init_linear(getkey(), 400, 300, init)["W"])
         assert abs(W.var() / var - 1) < 0.02  # 120k samples: relative s.e. ~0.4%
+
+
+def test_fast_uniforms_are_uniform_and_independent_across_keys(getkey):
+    # 2^18 draws: bin counts within 5 binomial sigmas, lag-1 correlation ~ N(0, 1/n)
+    u = np.asarray(nn.uniform_fast(getkey(), (1 << 18,)))
+    assert u.min() >= 0 and u.max() < 1
+    counts = np.histogram(u, bins=16, range=(0, 1))[0]
+    expected = u.size / 16
+    assert np.abs(counts - expected).max() < 5 * np.sqrt(expected * 15 / 16)
+    assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 5 / np.sqrt(u.size)
+    k = getkey()
+    v = np.asarray(nn.uniform_fast(jax.random.fold_in(k, 1), (1 << 18,)))
+    w = np.asarray(nn.uniform_fast(jax.random.fold_in(k, 2), (1 << 18,)))
+    assert abs(np.corrcoef(v, w)[0, 1]) < 5 / np.sqrt(v.size)
+    assert (v == w).mean() < 1e-3  # neighbouring keys give unrelated streams

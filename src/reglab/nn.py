@@ -95,10 +95,32 @@ _ACTIVATION_PAIRS: dict[str, tuple[Callable, Callable]] = {
 # --- Dropout (inverted) ------------------------------------------------------------
 
 
+def _mix32(h: Array) -> Array:
+    """Return murmur3's 32-bit finalizer of h: a bijection that scrambles every bit."""
+    h = h ^ (h >> 16)
+    h = h * jnp.uint32(0x85EBCA6B)
+    h = h ^ (h >> 13)
+    h = h * jnp.uint32(0xC2B2AE35)
+    return h ^ (h >> 16)
+
+
+def uniform_fast(key: Array, shape: tuple[int, ...]) -> Array:
+    """Return uniforms in [0, 1) on a 2^-24 grid from a counter-based hash of key.
+
+    One threefry draw gives a 64-bit seed; each element is then two rounds of an
+    integer mix of its index. On CPU this is ~10x cheaper than threefry per element,
+    which matters when a fresh (batch, width) dropout mask is drawn at every step.
+    """
+    seed = jax.random.bits(key, (2,), jnp.uint32)
+    index = jnp.arange(math.prod(shape), dtype=jnp.uint32).reshape(shape)
+    h = _mix32(_mix32(index * jnp.uint32(0x9E3779B1) ^ seed[0]) ^ seed[1])
+    return (h >> 8).astype(jnp.float32) * (1.0 / (1 << 24))
+
+
 def dropout_mask(key: Array, shape: tuple[int, ...], p_drop: Array | float) -> Array:
     """Return an inverted-dropout mask: 1/(1-p) with probability 1-p, else 0."""
     # m_i = Bernoulli(1 - p) / (1 - p); at p = 0 every entry is exactly 1.
-    keep = jax.random.bernoulli(key, 1.0 - p_drop, shape)
+    keep = uniform_fast(key, shape) < 1.0 - p_drop
     return keep.astype(jnp.float32) / (1.0 - p_drop)
 
 
