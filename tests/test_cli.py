@@ -105,3 +105,20 @@ def test_report_renders_in_headless_chromium(quick_report):
     assert len(widths) >= 10 and all(w > 0 for w in widths)
     assert n_rows == len(json.loads((quick_report / "claims.json").read_text()))
     assert "claims pass" in summary
+
+
+def test_negative_jobs_fails_before_training(tmp_path):
+    with pytest.raises(SystemExit, match="--jobs must be >= 0"):
+        cli.main(["reproduce", "--jobs", "-1", "--out", str(tmp_path)])
+
+
+@pytest.mark.slow
+def test_one_process_and_worker_processes_give_the_same_claims(tmp_path):
+    # mlm_masking is cheap and deterministic: the two paths must agree exactly
+    runs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / jobs
+        args = ["reproduce", "--quick", "--no-progress", "--jobs", jobs]
+        cli.main(args + ["--only", "mlm_masking,adamw", "--out", str(out)])
+        runs[jobs] = json.loads((out / "claims.json").read_text())
+    assert runs["1"] == runs["2"]

@@ -15,15 +15,6 @@ from pathlib import Path
 from reglab import experiments
 
 
-def _enable_compile_cache() -> None:
-    """Keep compiled programs across processes: later runs skip most compilation."""
-    import jax
-
-    cache = Path(os.environ.get("REGLAB_CACHE", Path.home() / ".cache" / "reglab"))
-    jax.config.update("jax_compilation_cache_dir", str(cache / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
-
 def _parse_names(only: str | None) -> list[str]:
     if not only:
         return list(experiments.NAMES)
@@ -75,6 +66,10 @@ def reproduce(args: argparse.Namespace) -> int:
         raise SystemExit(
             f"reglab: --seeds must be >= 1, got {args.seeds}; use 1 for the post's runs"
         )
+    if args.jobs < 0:
+        raise SystemExit(
+            f"reglab: --jobs must be >= 0 (0 = one per core), got {args.jobs}"
+        )
     out = Path(args.out)
     _check_writable(out)
     configs = {}
@@ -82,21 +77,25 @@ def reproduce(args: argparse.Namespace) -> int:
         mod = experiments.get(name)
         cfg = mod.Config(seeds=tuple(range(args.seeds)))
         configs[name] = cfg.quick() if args.quick else cfg
-    _enable_compile_cache()
-
     console = Console(stderr=True)
     start = time.perf_counter()
     done = _Outputs()
+    jobs = min(args.jobs or os.cpu_count() or 1, len(names))
     try:
-        for name in names:
-            _one_experiment(name, configs[name], out, args, console, done)
+        if jobs == 1:
+            _run_here(names, configs, out, args, console, done)
+        else:
+            _run_in_workers(names, configs, out, args, console, done, jobs)
     finally:  # an interrupted or failing run still reports what finished
         if done.sections:
+            order = {n: i for i, n in enumerate(names)}
+            done.sections.sort(key=lambda s: order[s.name])
             page = _write_outputs(out, done, args.quick, time.perf_counter() - start)
-            n_pass = sum(c["passed"] for c in done.claims)
+            n_pass = sum(c.passed for s in done.sections for c in s.claims)
+            n_all = sum(len(s.claims) for s in done.sections)
             console.print(
-                f"{n_pass} of {len(done.claims)} claims pass;"
-                f" total {time.perf_counter() - start:.1f} s"
+                f"{n_pass} of {n_all} claims pass; total"
+                f" {time.perf_counter() - start:.1f} s"
             )
             print(f"report: {page.resolve()}")
     return 0
@@ -105,89 +104,113 @@ def reproduce(args: argparse.Namespace) -> int:
 @dataclasses.dataclass
 class _Outputs:
     sections: list = dataclasses.field(default_factory=list)
-    claims: list = dataclasses.field(default_factory=list)
-    metrics: dict = dataclasses.field(default_factory=dict)
+
+    def add(self, section, console) -> None:
+        """Keep a finished section and print its outcome."""
+        self.sections.append(section)
+        what = (
+            "re-rendered the saved result"
+            if section.cached
+            else (f"trained in {section.timings.get('total_s', 0):.1f} s")
+        )
+        console.print(f"[bold]{section.name}[/]: {what}")
+        for c in section.claims:
+            mark = "[green]pass[/]" if c.passed else "[red]FAIL[/]"
+            console.print(
+                f"  {mark} {c.name}: {c.measured:.4g} {c.comparison} {c.threshold:.4g}"
+            )
 
 
-def _one_experiment(name, cfg, out: Path, args, console, done: _Outputs) -> None:
-    """Train (or reload) one experiment, save it, render its figures and claims."""
+def _bar(console, disable: bool):
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from reglab.experiments.base import Result, config_dict
-    from reglab.report import Section, save_figure, save_slider
+    return Progress(
+        TextColumn("[bold]{task.description:<16}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=disable,
+    )
 
-    mod = experiments.get(name)
-    directory = out / name
-    saved = directory / "result.json"
-    cached = False
-    if not args.force and saved.exists():
-        meta = json.loads(saved.read_text())
-        cached = meta.get("config") == json.loads(json.dumps(config_dict(cfg)))
-    if cached:
-        result = Result.load(directory)
-        console.print(f"[bold]{name}[/]: re-rendering the saved result")
-    else:
-        with Progress(
-            TextColumn(f"[bold]{name}[/]"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-            disable=args.no_progress,
-        ) as bar:
+
+def _run_here(names, configs, out, args, console, done: _Outputs) -> None:
+    """Run the experiments one after another in this process."""
+    from reglab.reproduce import enable_compile_cache, render
+
+    enable_compile_cache()
+    for name in names:
+        with _bar(console, args.no_progress) as bar:
             task = bar.add_task(name, total=1.0)
 
-            def progress(done_epochs: int, total: int) -> None:
-                bar.update(task, completed=done_epochs / max(total, 1))
+            def progress(epochs: int, total: int, bar=bar, task=task) -> None:
+                bar.update(task, completed=epochs / max(total, 1))
 
-            t0 = time.perf_counter()
-            result = mod.run(cfg, progress=progress)
-            result.timings["total_s"] = time.perf_counter() - t0
-        result.save(directory)
-        console.print(f"[bold]{name}[/]: trained in {result.timings['total_s']:.1f} s")
-    figures = [
-        (str(save_figure(f, directory).relative_to(out)), f.caption)
-        for f in mod.figures(result)
-    ]
-    sliders = [
-        save_slider(sl, directory / "sliders", out)
-        for sl in getattr(mod, "sliders", lambda r: [])(result)
-    ]
-    claims = mod.claims(result)
-    for c in claims:
-        mark = "[green]pass[/]" if c.passed else "[red]FAIL[/]"
-        console.print(
-            f"  {mark} {c.name}: {c.measured:.4g} {c.comparison} {c.threshold:.4g}"
-        )
-    done.claims += [{"experiment": name, **c.to_dict()} for c in claims]
-    done.metrics[name] = {"timings": result.timings, "notes": result.notes} | {
-        c.name: c.measured for c in claims
-    }
-    done.sections.append(
-        Section(
-            name,
-            result.config,
-            figures,
-            sliders,
-            claims,
-            result.timings,
-            result.notes,
-            cached,
-        )
-    )
+            section = render(name, configs[name], out, force=args.force,
+                             progress=progress)  # fmt: skip
+        done.add(section, console)
+
+
+def _run_in_workers(names, configs, out, args, console, done, jobs: int) -> None:
+    """Run the experiments in worker processes, longest first, one per core."""
+    import multiprocessing as mp
+    import queue
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from reglab.reproduce import worker
+
+    ctx = mp.get_context("spawn")  # a fresh interpreter: no JAX state is forked
+    manager = ctx.Manager()
+    events = manager.Queue()
+    longest_first = sorted(names, key=experiments.LONGEST_FIRST.index)
+    with (
+        ProcessPoolExecutor(jobs, mp_context=ctx) as pool,
+        _bar(console, args.no_progress) as bar,
+    ):
+        tasks = {n: bar.add_task(n, total=1.0) for n in longest_first}
+        pending = {
+            pool.submit(worker, n, configs[n], out, args.force, events): n
+            for n in longest_first
+        }
+        try:
+            while pending:
+                finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                while True:
+                    try:
+                        name, epochs, total = events.get_nowait()
+                    except queue.Empty:
+                        break
+                    bar.update(tasks[name], completed=epochs / max(total, 1))
+                for future in finished:
+                    name = pending.pop(future)
+                    bar.update(tasks[name], completed=1.0, visible=False)
+                    done.add(future.result(), console)
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+    manager.shutdown()
 
 
 def _write_outputs(out: Path, done: _Outputs, quick: bool, total: float) -> Path:
     """Write claims.json, metrics.json, metrics.csv and index.html; return the page."""
     from reglab.report import write_report
 
-    (out / "claims.json").write_text(json.dumps(done.claims, indent=2))
-    (out / "metrics.json").write_text(json.dumps(done.metrics, indent=2))
+    claims = [
+        {"experiment": s.name, **c.to_dict()} for s in done.sections for c in s.claims
+    ]
+    metrics = {
+        s.name: {"timings": s.timings, "notes": s.notes}
+        | {c.name: c.measured for c in s.claims}
+        for s in done.sections
+    }
+    (out / "claims.json").write_text(json.dumps(claims, indent=2))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     with open(out / "metrics.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["experiment", "claim", "measured", "threshold", "passed"])
-        for c in done.claims:
+        for c in claims:
             writer.writerow(
                 [c["experiment"], c["name"], c["measured"], c["threshold"], c["passed"]]
             )
@@ -223,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--seeds", type=int, default=1, help="seeds per experiment")
     rep.add_argument("--force", action="store_true", help="retrain even if saved")
     rep.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    rep.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        help="experiments run at once, each in its own process (default: one per core)",
+    )
     rep.set_defaults(func=reproduce)
     lst = sub.add_parser("list", help="list the experiments and their settings")
     lst.set_defaults(func=list_experiments)

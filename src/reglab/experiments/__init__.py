@@ -15,6 +15,18 @@ NAMES = (
     "mlm_masking",  # beyond the post: BERT's masking rates measured on real text
 )
 
+# Scheduling order for parallel runs: the longest full-scale runs start first.
+LONGEST_FIRST = (
+    "weight_decay",
+    "dropout",
+    "adamw",
+    "label_smoothing",
+    "augmentation",
+    "early_stopping",
+    "mlm_masking",
+)
+assert sorted(LONGEST_FIRST) == sorted(NAMES)
+
 
 def get(name: str) -> ModuleType:
     """Return the experiment module called name."""

@@ -1,0 +1,78 @@
+"""One experiment end to end: load or run, save, render figures, sliders and claims.
+
+Runs in whichever process calls it: the ``reglab`` command hands experiments to worker
+processes, since two processes use two cores where JAX threads in one process do not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from reglab import experiments
+from reglab.experiments.base import Progress, Result, config_dict
+from reglab.report import Section, save_figure, save_slider
+
+
+def enable_compile_cache() -> None:
+    """Keep compiled programs across processes: later runs skip most compilation."""
+    import jax
+
+    cache = Path(os.environ.get("REGLAB_CACHE", Path.home() / ".cache" / "reglab"))
+    jax.config.update("jax_compilation_cache_dir", str(cache / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def is_saved(directory: Path, cfg) -> bool:
+    """Whether directory holds a result trained with exactly this config."""
+    saved = directory / "result.json"
+    if not saved.exists():
+        return False
+    meta = json.loads(saved.read_text())
+    return meta.get("config") == json.loads(json.dumps(config_dict(cfg)))
+
+
+def render(
+    name: str, cfg, out: Path, *, force: bool, progress: Progress | None = None
+) -> Section:
+    """Return the report section of one experiment, training only if needed."""
+    mod = experiments.get(name)
+    directory = out / name
+    cached = not force and is_saved(directory, cfg)
+    if cached:
+        result = Result.load(directory)
+    else:
+        t0 = time.perf_counter()
+        result = mod.run(cfg, progress=progress)
+        result.timings["total_s"] = time.perf_counter() - t0
+        result.save(directory)  # kept even if a later experiment fails
+    figures = [
+        (str(save_figure(f, directory).relative_to(out)), f.caption)
+        for f in mod.figures(result)
+    ]
+    sliders = [
+        save_slider(s, directory / "sliders", out)
+        for s in getattr(mod, "sliders", lambda r: [])(result)
+    ]
+    return Section(
+        name,
+        result.config,
+        figures,
+        sliders,
+        mod.claims(result),
+        result.timings,
+        result.notes,
+        cached,
+    )
+
+
+def worker(name: str, cfg, out: Path, force: bool, events) -> Section:
+    """Entry point of a worker process: progress goes to the events queue."""
+    enable_compile_cache()
+
+    def progress(done: int, total: int) -> None:
+        events.put((name, done, total))
+
+    return render(name, cfg, out, force=force, progress=progress)
