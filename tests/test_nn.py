@@ -40,7 +40,7 @@ def test_activation_backward_matches_jax_grad(name, getkey):
 
 
 def test_dropout_backward_matches_jax_grad(getkey):
-    mask = nn.dropout_mask(getkey(), (6, 4), 0.3)
+    mask = nn.dropout_mask(nn.as_seed(getkey()), 0, (6, 4), 0.3)
     a = jax.random.normal(getkey(), (6, 4))
     delta = jax.random.normal(getkey(), (6, 4))
     expected = jax.grad(lambda a: (nn.dropout_forward(a, mask)[0] * delta).sum())(a)
@@ -80,7 +80,7 @@ def test_mlp_backward_matches_jax_grad_with_fixed_masks(
 
 def test_dropout_mask_values_and_keep_rate(getkey):
     p = 0.4
-    mask = np.asarray(nn.dropout_mask(getkey(), (200_000,), p))
+    mask = np.asarray(nn.dropout_mask(nn.as_seed(getkey()), 7, (200_000,), p))
     assert set(np.unique(mask)) <= {0.0, np.float32(1 / (1 - p))}
     keep = (mask > 0).mean()
     sigma = np.sqrt(p * (1 - p) / mask.size)
@@ -188,16 +188,33 @@ def test_init_scales_follow_their_rule(getkey):
         assert abs(W.var() / var - 1) < 0.02  # 120k samples: relative s.e. ~0.4%
 
 
-def test_fast_uniforms_are_uniform_and_independent_across_keys(getkey):
-    # 2^18 draws: bin counts within 5 binomial sigmas, lag-1 correlation ~ N(0, 1/n)
-    u = np.asarray(nn.uniform_fast(getkey(), (1 << 18,)))
+def test_hash_uniforms_are_uniform_and_independent_across_streams(getkey):
+    # 2^18 draws: bin counts within 5 binomial sigmas, correlations ~ N(0, 1/n)
+    n = 1 << 18
+    seed = nn.as_seed(getkey())
+    u = np.asarray(nn.hash_uniform(seed, 0, (n,)))
     assert u.min() >= 0 and u.max() < 1
     counts = np.histogram(u, bins=16, range=(0, 1))[0]
-    expected = u.size / 16
+    expected = n / 16
     assert np.abs(counts - expected).max() < 5 * np.sqrt(expected * 15 / 16)
-    assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 5 / np.sqrt(u.size)
+    assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 5 / np.sqrt(n)
+    # neighbouring counters (steps) and neighbouring keys give unrelated streams
+    others = [
+        nn.hash_uniform(seed, 1, (n,)),
+        nn.hash_uniform(seed, 64, (n,)),
+        nn.hash_uniform(nn.as_seed(jax.random.fold_in(getkey(), 1)), 0, (n,)),
+    ]
+    for v in map(np.asarray, others):
+        assert abs(np.corrcoef(u, v)[0, 1]) < 5 / np.sqrt(n)
+        assert (u == v).mean() < 1e-3
+
+
+def test_dropout_masks_differ_between_steps(getkey):
+    spec = nn.MLPSpec((2, 16, 2), dropout_layers=(1,))
     k = getkey()
-    v = np.asarray(nn.uniform_fast(jax.random.fold_in(k, 1), (1 << 18,)))
-    w = np.asarray(nn.uniform_fast(jax.random.fold_in(k, 2), (1 << 18,)))
-    assert abs(np.corrcoef(v, w)[0, 1]) < 5 / np.sqrt(v.size)
-    assert (v == w).mean() < 1e-3  # neighbouring keys give unrelated streams
+    steps = [
+        np.asarray(nn.dropout_masks(k, spec, 8, 0.5, step)[1]) for step in range(4)
+    ]
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert not np.array_equal(steps[i], steps[j])

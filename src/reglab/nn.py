@@ -104,23 +104,33 @@ def _mix32(h: Array) -> Array:
     return h ^ (h >> 16)
 
 
-def uniform_fast(key: Array, shape: tuple[int, ...]) -> Array:
-    """Return uniforms in [0, 1) on a 2^-24 grid from a counter-based hash of key.
+def hash_uniform(seed: Array, counter: Array | int, shape: tuple[int, ...]) -> Array:
+    """Return uniforms in [0, 1) on a 2^-24 grid from a 64-bit seed and a counter.
 
-    One threefry draw gives a 64-bit seed; each element is then two rounds of an
-    integer mix of its index. On CPU this is ~10x cheaper than threefry per element,
-    which matters when a fresh (batch, width) dropout mask is drawn at every step.
+    A counter-based generator: element i of stream (seed, counter) is two rounds of
+    an integer mix of i, so a fresh stream per step and layer costs no key splitting.
+    On CPU it is ~10x cheaper per element than threefry, which matters when a fresh
+    (batch, width) dropout mask is drawn at every step.
     """
-    seed = jax.random.bits(key, (2,), jnp.uint32)
+    stream = _mix32(jnp.asarray(counter, jnp.uint32) * jnp.uint32(0x9E3779B1) ^ seed[1])
     index = jnp.arange(math.prod(shape), dtype=jnp.uint32).reshape(shape)
-    h = _mix32(_mix32(index * jnp.uint32(0x9E3779B1) ^ seed[0]) ^ seed[1])
+    h = _mix32(_mix32(index * jnp.uint32(0x85EBCA77) ^ seed[0]) ^ stream)
     return (h >> 8).astype(jnp.float32) * (1.0 / (1 << 24))
 
 
-def dropout_mask(key: Array, shape: tuple[int, ...], p_drop: Array | float) -> Array:
+def as_seed(key: Array) -> Array:
+    """Return a PRNG key's two uint32 words: the 64-bit seed of its hash streams."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    return key.reshape(-1)[:2].astype(jnp.uint32)
+
+
+def dropout_mask(
+    seed: Array, counter: Array | int, shape: tuple[int, ...], p_drop: Array | float
+) -> Array:
     """Return an inverted-dropout mask: 1/(1-p) with probability 1-p, else 0."""
     # m_i = Bernoulli(1 - p) / (1 - p); at p = 0 every entry is exactly 1.
-    keep = uniform_fast(key, shape) < 1.0 - p_drop
+    keep = hash_uniform(seed, counter, shape) < 1.0 - p_drop
     return keep.astype(jnp.float32) / (1.0 - p_drop)
 
 
@@ -233,14 +243,20 @@ def init_mlp(key: Array, spec: MLPSpec) -> Params:
 
 
 def dropout_masks(
-    key: Array, spec: MLPSpec, batch: int, p_drop: Array | float
+    key: Array, spec: MLPSpec, batch: int, p_drop: Array | float, step: Array | int = 0
 ) -> dict[int, Array]:
-    """Return one mask per dropout layer, shaped for the spec's dropout_mode."""
+    """Return one mask per dropout layer, shaped for the spec's dropout_mode.
+
+    Masks for different ``step`` values and layers come from distinct hash streams
+    of the key's seed, so a step needs no key splitting.
+    """
+    seed = as_seed(key)
     masks = {}
     for l in spec.dropout_layers:
         width = spec.widths[l]
         shape = (batch, width) if spec.dropout_mode == "per_example" else (width,)
-        masks[l] = dropout_mask(jax.random.fold_in(key, l), shape, p_drop)
+        counter = jnp.asarray(step, jnp.uint32) * jnp.uint32(64) + jnp.uint32(l)
+        masks[l] = dropout_mask(seed, counter, shape, p_drop)
     return masks
 
 

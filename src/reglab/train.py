@@ -199,8 +199,7 @@ def _build_program(
                 xb = jnp.where(hyper["augment"] > 0, shifted, xb)
             masks = None
             if model.dropout_layers:
-                key = jax.random.fold_in(keys.dropout, t)
-                masks = nn.dropout_masks(key, model, B, hyper["p_drop"])
+                masks = nn.dropout_masks(keys.dropout, model, B, hyper["p_drop"], t)
             logits, cache = nn.mlp_forward(params, xb, model, masks)
             targets = nn.smooth_labels(
                 yb, K, hyper["smoothing"], spec.smoothing_convention
