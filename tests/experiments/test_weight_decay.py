@@ -125,3 +125,14 @@ def test_quick_cuts_epochs_and_keeps_shapes():
 def test_bad_config_raises(change, match):
     with pytest.raises(ValueError, match=match):
         wd.Config(**change)
+
+
+def test_sliders_have_one_panel_per_strength(result):
+    sliders = {s.key: s for s in wd.sliders(result)}
+    for sweep in ("l2", "l1"):
+        s = sliders[f"slider_{sweep}"]
+        strengths = result.arrays[f"{sweep}_strengths"]
+        assert s.values == [f"{v:g}" for v in strengths]
+        assert len(s.figures) == len(strengths)
+        assert len(s.figures[0].axes) == 2  # boundary and W2
+    assert ("slider_seed" in sliders) == (len(TINY.seeds) > 1)

@@ -18,7 +18,14 @@ import numpy as np
 from reglab import nn
 from reglab.data import make_moons, make_moons_test
 from reglab.ensemble import Ensemble
-from reglab.experiments.base import Claim, Figure, Progress, Result, config_dict
+from reglab.experiments.base import (
+    Claim,
+    Figure,
+    Progress,
+    Result,
+    Slider,
+    config_dict,
+)
 from reglab.optim import OptimizerSpec
 from reglab.train import TrainSpec, predict, train
 
@@ -384,6 +391,62 @@ def figures(result: Result) -> list[Figure]:
         _hidden_weights_figure(result),
         _sparsity_figure(result),
     ]
+
+
+def _strength_panel(result: Result, sweep: str, c: int, seed: int = 0):
+    """One member: its decision probability and its W2, side by side."""
+    a = result.arrays
+    fig = matplotlib.figure.Figure(figsize=(7.2, 3.2), layout="constrained")
+    ax_p, ax_w = fig.subplots(1, 2)
+    plot_probability(
+        ax_p, a["grid_x"], a["grid_y"], a[f"{sweep}_prob"][seed, c], a["x_train"],
+        a["y_train"], a["flipped"],
+    )  # fmt: skip
+    acc = a[f"{sweep}_test_acc"][seed, c]
+    ax_p.set_title(f"boundary (clean test acc {acc:.3f})", fontsize=9)
+    W = a[f"{sweep}_W2"][seed, c]
+    vmax = float(np.abs(a[f"{sweep}_W2"][seed]).max())  # one scale along the slider
+    ax_w.imshow(W, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+    thr = result.config["thresholds"][0]
+    ax_w.set_title(f"W2: {near_zero_fraction(W, thr):.0%} of |w| < {thr:g}", fontsize=9)
+    ax_w.set_xticks([])
+    ax_w.set_yticks([])
+    return fig
+
+
+def sliders(result: Result) -> list[Slider]:
+    """One panel per strength of each sweep (and per seed when there are several)."""
+    a, out = result.arrays, []
+    names = {"l2": ("L2", "λ₂"), "l1": ("L1", "λ₁"), "prox": ("proximal L1", "λ₁")}
+    for sweep, (label, symbol) in names.items():
+        if f"{sweep}_prob" not in a:
+            continue
+        strengths = a[f"{sweep}_strengths"]
+        out.append(
+            Slider(
+                f"slider_{sweep}",
+                f"{label} strength {symbol}",
+                [f"{v:g}" for v in strengths],
+                [_strength_panel(result, sweep, c) for c in range(len(strengths))],
+                f"Move through the {label} sweep: the decision boundary of the model"
+                " trained at that strength (seed 0) and its hidden-to-hidden weights"
+                " W2, on one colour scale along the sweep.",
+            )
+        )
+    n_seeds = a["l2_prob"].shape[0] if "l2_prob" in a else 1
+    if n_seeds > 1:
+        i = _named_index(result, "l2")
+        out.append(
+            Slider(
+                "slider_seed",
+                "seed",
+                [str(int(s)) for s in a["seeds"]],
+                [_strength_panel(result, "l2", i, s) for s in range(n_seeds)],
+                f"The L2 model at λ₂ = {a['l2_strengths'][i]:g} for each seed: same"
+                " data, different initial weights and batch order.",
+            )
+        )
+    return out
 
 
 # --- claims --------------------------------------------------------------------------
