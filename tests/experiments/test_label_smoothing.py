@@ -132,3 +132,12 @@ def test_quick_cuts_epochs_and_keeps_the_sweep():
 def test_bad_config_raises_naming_the_field(change, match):
     with pytest.raises(ValueError, match=match):
         ls.Config(**change)
+
+
+def test_slider_has_one_reliability_panel_per_epsilon(result):
+    (slider,) = ls.sliders(result)
+    eps = result["smoothings"]
+    assert slider.values == [f"{e:g}" for e in eps]
+    assert len(slider.figures) == len(eps)
+    ax = slider.figures[-1].axes[0]
+    assert f"eps = {eps[-1]:g}" in ax.get_title()

@@ -20,7 +20,14 @@ import numpy as np
 
 from reglab import data, metrics, nn
 from reglab.ensemble import Ensemble
-from reglab.experiments.base import Claim, Figure, Progress, Result, config_dict
+from reglab.experiments.base import (
+    Claim,
+    Figure,
+    Progress,
+    Result,
+    Slider,
+    config_dict,
+)
 from reglab.optim import OptimizerSpec
 from reglab.train import TrainSpec, log_spaced_epochs, predict, train
 
@@ -428,6 +435,39 @@ def figures(result: Result) -> list[Figure]:
 
 
 # --- claims ------------------------------------------------------------------------
+
+
+def sliders(result: Result) -> list[Slider]:
+    """One reliability diagram per epsilon, on fixed axes, to move through the sweep."""
+    from matplotlib.figure import Figure as MplFigure
+
+    eps, panels = result["smoothings"], []
+    lo = min(float(np.nanmin(result["test_rel_conf"])), 0.5)
+    for c, e in enumerate(eps):
+        fig = MplFigure(figsize=(4.6, 4.2), layout="constrained")
+        ax = fig.subplots()
+        _reliability(
+            ax, result["test_rel_conf"][:, c], result["test_rel_acc"][:, c],
+            f"eps = {e:g}", "C0", lw=1.5,
+        )  # fmt: skip
+        _diagonal(ax, lo)
+        ece = result["test_ece_mass"][:, c].mean()
+        acc = result["test_accuracy"][:, c].mean()
+        ax.set_title(f"eps = {e:g}: ECE {ece:.4f}, accuracy {acc:.4f}", fontsize=10)
+        ax.set_xlim(lo, 1.0)
+        ax.set_ylim(lo, 1.0)
+        panels.append(fig)
+    return [
+        Slider(
+            "slider_smoothing",
+            "label smoothing ε",
+            [f"{e:g}" for e in eps],
+            panels,
+            "Mean confidence against mean accuracy over equal-mass bins of the test"
+            " set for each ε (seed mean): below the diagonal is overconfident, above"
+            " it underconfident.",
+        )
+    ]
 
 
 def _agree(ok: np.ndarray) -> str:
