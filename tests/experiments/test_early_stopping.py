@@ -171,3 +171,11 @@ def test_quick_cuts_epochs_and_keeps_shapes():
 def test_bad_config_raises(change, match):
     with pytest.raises(ValueError, match=match):
         replace(TINY, **change)
+
+
+def test_time_slider_has_one_panel_per_nonzero_snapshot(run):
+    (slider,) = es.sliders(run)
+    snaps = run["snapshot_epochs"]
+    assert slider.values == [str(int(e)) for e in snaps[1:]]
+    assert len(slider.figures) == len(snaps) - 1
+    assert len(slider.figures[0].axes) == 2

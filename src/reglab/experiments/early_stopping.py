@@ -27,6 +27,7 @@ from reglab.experiments.base import (
     Figure,
     Progress,
     Result,
+    Slider,
     check_choice,
     config_dict,
 )
@@ -329,6 +330,47 @@ def _fig10(result: Result, note: str) -> Figure:
         " loss curves with the snapshot epochs marked in the same colours." + note
     )
     return Figure("fig10_spectral", fig, caption)
+
+
+def sliders(result: Result) -> list[Slider]:
+    """Training time as a slider: energy curve and loss curves at each snapshot."""
+    epochs, snaps = result["record_epochs"], result["snapshot_epochs"]
+    cum = result["cumulative_energy"].mean(axis=0)  # (n_snap, D)
+    k = np.arange(1, cum.shape[-1] + 1)
+    at = np.searchsorted(epochs, snaps)
+    panels = []
+    for j in range(1, len(snaps)):  # epoch 0 has Delta W = 0
+        fig = matplotlib.figure.Figure(figsize=(9, 3.6), layout="constrained")
+        left, right = fig.subplots(1, 2)
+        left.plot(k, result["isotropic_energy"], color="grey", linestyle="--",
+                  label="isotropic (k/D)")  # fmt: skip
+        for i in range(1, j):  # earlier times, faint, for reference
+            left.plot(k, cum[i], color="0.75", lw=0.8)
+        left.plot(k, cum[j], color="tab:red", lw=2, label=f"epoch {snaps[j]}")
+        left.set_xscale("log")
+        left.set_ylim(0, 1.02)
+        left.set_xlabel("principal component rank k")
+        left.set_ylabel(r"$E_{\leq k}$")
+        left.legend(fontsize="small", loc="lower right")
+        _loss_panel(right, result)
+        right.axvline(_epoch_axis(snaps[j : j + 1])[0], color="tab:red", lw=1.5)
+        right.scatter(
+            _epoch_axis(snaps[j : j + 1]),
+            result["test_loss"].mean(axis=0)[at][j : j + 1],
+            color="tab:red", zorder=3,
+        )  # fmt: skip
+        panels.append(fig)
+    return [
+        Slider(
+            "slider_time",
+            "training time (epoch)",
+            [str(int(e)) for e in snaps[1:]],
+            panels,
+            "Move through training: where the first layer's weight change lies among"
+            " the principal components of the inputs (left; earlier times in grey),"
+            " and the same moment on the loss curves (right).",
+        )
+    ]
 
 
 def _fig_user(result: Result, note: str) -> Figure:
