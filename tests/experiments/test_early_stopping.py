@@ -174,8 +174,9 @@ def test_bad_config_raises(change, match):
 
 
 def test_time_slider_has_one_panel_per_nonzero_snapshot(run):
-    (slider,) = es.sliders(run)
-    snaps = run["snapshot_epochs"]
+    r, _ = run
+    (slider,) = es.sliders(r)
+    snaps = r["snapshot_epochs"]
     assert slider.values == [str(int(e)) for e in snaps[1:]]
     assert len(slider.figures) == len(snaps) - 1
     assert len(slider.figures[0].axes) == 2
