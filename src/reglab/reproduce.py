@@ -48,6 +48,7 @@ def render(
         result = mod.run(cfg, progress=progress)
         result.timings["total_s"] = time.perf_counter() - t0
         result.save(directory)  # kept even if a later experiment fails
+    t0 = time.perf_counter()
     figures = [
         (str(save_figure(f, directory).relative_to(out)), f.caption)
         for f in mod.figures(result)
@@ -56,15 +57,10 @@ def render(
         save_slider(s, directory / "sliders", out)
         for s in getattr(mod, "sliders", lambda r: [])(result)
     ]
+    claims = mod.claims(result)
+    timings = {**result.timings, "render_s": time.perf_counter() - t0}
     return Section(
-        name,
-        result.config,
-        figures,
-        sliders,
-        mod.claims(result),
-        result.timings,
-        result.notes,
-        cached,
+        name, result.config, figures, sliders, claims, timings, result.notes, cached
     )
 
 
