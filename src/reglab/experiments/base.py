@@ -114,6 +114,35 @@ class Slider:
             )
 
 
+class Tally:
+    """Timings and failures summed over an experiment's train() calls; their progress.
+
+    ``progress(i)`` maps call i's (done, total) epochs onto one bar for the whole
+    experiment, so n calls of equal length fill it once.
+    """
+
+    def __init__(self, progress: Progress | None, n_calls: int) -> None:
+        self._progress, self._n = progress, n_calls
+        self.timings = {"compile_s": 0.0, "run_s": 0.0}
+        self.notes: list[str] = []
+
+    def progress(self, i: int) -> Progress:
+        """Return the progress callback for call i."""
+
+        def report(done: int, total: int) -> None:
+            if self._progress is not None:
+                self._progress(i * total + done, self._n * total)
+
+        return report
+
+    def add(self, trained: Any) -> Any:
+        """Count a TrainResult's compile/run seconds and failures; return it."""
+        self.timings["compile_s"] += trained.compile_seconds
+        self.timings["run_s"] += trained.run_seconds
+        self.notes += trained.failures
+        return trained
+
+
 def config_dict(cfg: Any) -> dict[str, Any]:
     """Return a frozen config dataclass as a JSON-ready dict."""
     out = {}

@@ -19,7 +19,14 @@ import numpy as np
 from reglab import nn
 from reglab.data import make_moons, make_moons_test
 from reglab.ensemble import Ensemble
-from reglab.experiments.base import Claim, Figure, Progress, Result, config_dict
+from reglab.experiments.base import (
+    Claim,
+    Figure,
+    Progress,
+    Result,
+    Tally,
+    config_dict,
+)
 from reglab.experiments.weight_decay import plane_grid, plot_probability, prob_class1
 from reglab.optim import OptimizerSpec
 from reglab.train import TrainSpec, predict, train
@@ -132,30 +139,24 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         "grid_y": gy,
         "seeds": np.array(cfg.seeds),
     }
-    timings = {"compile_s": 0.0, "run_s": 0.0}
-    notes: list[str] = []
+    tally = Tally(progress, len(calls))
     params_batch = None
     for i, (mode, ensemble) in enumerate(calls):
         spec = TrainSpec(
             _model(cfg, mode), optimizer, epochs=cfg.epochs, batch_size=cfg.batch_size
         )
 
-        def report(done: int, total: int, offset: int = i * cfg.epochs) -> None:
-            if progress is not None:
-                progress(offset + done, len(calls) * total)
-
-        res = train(
-            spec,
-            ensemble,
-            data.x,
-            data.y,
-            eval_sets={"train": (data.x, data.y)},
-            record=cfg.record_every,
-            progress=report,
+        res = tally.add(
+            train(
+                spec,
+                ensemble,
+                data.x,
+                data.y,
+                eval_sets={"train": (data.x, data.y)},
+                record=cfg.record_every,
+                progress=tally.progress(i),
+            )
         )
-        timings["compile_s"] += res.compile_seconds
-        timings["run_s"] += res.run_seconds
-        notes += res.failures
         grid_logits = predict(spec.model, res.params, points)  # (S, C, R*R, 2)
         prob = prob_class1(grid_logits).reshape(grid_logits.shape[:2] + (R, R))
         test_pred = predict(spec.model, res.params, test.x).argmax(-1)  # (S, C, n)
@@ -187,7 +188,7 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     arrays["mc_prob"] = np.stack(mc_prob).astype(np.float32)  # (S, n_mc, R, R)
     arrays["mc_mean"] = arrays["mc_prob"].mean(axis=1)  # (S, R, R)
     arrays["mc_test_acc"] = np.stack(mc_acc)  # (S, n_mc)
-    return Result(NAME, config_dict(cfg), arrays, timings, notes)
+    return Result(NAME, config_dict(cfg), arrays, tally.timings, tally.notes)
 
 
 # --- figures -------------------------------------------------------------------------

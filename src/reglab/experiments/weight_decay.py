@@ -24,6 +24,7 @@ from reglab.experiments.base import (
     Progress,
     Result,
     Slider,
+    Tally,
     config_dict,
 )
 from reglab.optim import OptimizerSpec
@@ -204,29 +205,23 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         "grid_y": gy,
         "seeds": np.array(cfg.seeds),
     }
-    timings = {"compile_s": 0.0, "run_s": 0.0}
-    notes: list[str] = []
+    tally = Tally(progress, len(calls))
     for i, (optimizer, ensemble, sweeps) in enumerate(calls):
         spec = TrainSpec(
             _model(cfg), optimizer, epochs=cfg.epochs, batch_size=cfg.batch_size
         )
 
-        def report(done: int, total: int, offset: int = i * cfg.epochs) -> None:
-            if progress is not None:
-                progress(offset + done, len(calls) * total)
-
-        res = train(
-            spec,
-            ensemble,
-            data.x,
-            data.y,
-            eval_sets={"train": (data.x, data.y)},
-            record=cfg.record_every,
-            progress=report,
+        res = tally.add(
+            train(
+                spec,
+                ensemble,
+                data.x,
+                data.y,
+                eval_sets={"train": (data.x, data.y)},
+                record=cfg.record_every,
+                progress=tally.progress(i),
+            )
         )
-        timings["compile_s"] += res.compile_seconds
-        timings["run_s"] += res.run_seconds
-        notes += res.failures
         train_pred = predict(spec.model, res.params, data.x).argmax(-1)  # (S, C, n)
         test_pred = predict(spec.model, res.params, test.x).argmax(-1)  # (S, C, n_test)
         grid_logits = predict(spec.model, res.params, points)  # (S, C, R*R, 2)
@@ -252,7 +247,7 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
             arrays[f"{name}_diverged"] = res.diverged[:, a:b]
             if name != "prox":  # boundaries are drawn for the post's two sweeps
                 arrays[f"{name}_prob"] = grid_p[:, a:b].astype(np.float32)
-    return Result(NAME, config_dict(cfg), arrays, timings, notes)
+    return Result(NAME, config_dict(cfg), arrays, tally.timings, tally.notes)
 
 
 # --- figures -------------------------------------------------------------------------
