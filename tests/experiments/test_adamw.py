@@ -55,19 +55,3 @@ def test_figures_and_claims_rerender_from_a_saved_result(result, tmp_path):
 def test_bad_grid_raises(kwargs, match):
     with pytest.raises(ValueError, match=match):
         adamw.Config(**kwargs)
-
-
-def test_tally_sums_calls_and_maps_progress_onto_one_bar():
-    from types import SimpleNamespace
-
-    from reglab.experiments.base import Tally
-
-    seen = []
-    tally = Tally(lambda done, total: seen.append((done, total)), n_calls=2)
-    for i in range(2):
-        tally.progress(i)(5, 10)
-        tally.progress(i)(10, 10)
-        tally.add(SimpleNamespace(compile_seconds=1.0, run_seconds=2.0, failures=["x"]))
-    assert seen == [(5, 20), (10, 20), (15, 20), (20, 20)]
-    assert tally.timings == {"compile_s": 2.0, "run_s": 4.0}
-    assert tally.notes == ["x", "x"]

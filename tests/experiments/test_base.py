@@ -1,0 +1,45 @@
+"""The experiment contract: results round-trip, claims judge, tallies add up."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from reglab.experiments.base import Claim, Result, Tally
+
+
+def test_tally_sums_calls_and_maps_progress_onto_one_bar():
+    seen = []
+    tally = Tally(lambda done, total: seen.append((done, total)), n_calls=2)
+    for i in range(2):
+        tally.progress(i)(5, 10)
+        tally.progress(i)(10, 10)
+        tally.add(SimpleNamespace(compile_seconds=1.0, run_seconds=2.0, failures=["x"]))
+    assert seen == [(5, 20), (10, 20), (15, 20), (20, 20)]
+    assert tally.timings == {"compile_s": 2.0, "run_s": 4.0}
+    assert tally.notes == ["x", "x"]
+
+
+def test_result_round_trips_arrays_and_metadata(tmp_path):
+    r = Result("x", {"a": [1, 2]}, {"v": np.arange(3.0)}, {"run_s": 1.5}, ["note"])
+    r.save(tmp_path)
+    back = Result.load(tmp_path)
+    np.testing.assert_array_equal(back["v"], r["v"])
+    assert (back.name, back.config, back.timings, back.notes) == (
+        "x",
+        {"a": [1, 2]},
+        {"run_s": 1.5},
+        ["note"],
+    )
+    assert not list(tmp_path.glob("*.tmp.npz"))  # written atomically
+
+
+@pytest.mark.parametrize(
+    ("measured", "comparison", "passed"),
+    [(1.0, ">", True), (0.5, ">", False), (0.5, ">=", True), (0.4, "<", True),
+     (0.5, "<", False), (0.5, "<=", True)],
+)  # fmt: skip
+def test_claim_passes_by_its_comparison(measured, comparison, passed):
+    claim = Claim("c", "s", measured, 0.5, comparison)
+    assert claim.passed is passed
+    assert claim.to_dict()["passed"] is passed
