@@ -19,7 +19,8 @@ import numpy as np
 from reglab import nn, optim
 from reglab.data import WEIGHT_DECAY_MOONS
 from reglab.ensemble import Ensemble
-from reglab.train import _PROGRAMS, TrainSpec, train
+from reglab.program import PROGRAMS
+from reglab.train import TrainSpec, train
 
 
 def numpy_loop(x, y, widths, batch, epochs, lr0=0.15, alpha=1.0, tau=5e4, l2=0.01):
@@ -70,7 +71,7 @@ def reglab_run(x, y, widths, batch, epochs, members, lr0=0.15, tau=5e4):
     ens = Ensemble.grid(
         seeds=(0,), learning_rate=lr0, alpha=1.0, tau=tau, l2_strength=strengths
     )
-    _PROGRAMS.clear()  # time a cold compile (no in-process cache)
+    PROGRAMS.clear()  # time a cold compile (no in-process cache)
     cold = train(spec, ens, x, y, record=1)
     warm = train(spec, ens, x, y, record=1)  # reuses the compiled program
     steps = epochs * -(-len(x) // batch) * members

@@ -1,13 +1,8 @@
-"""The trainer: an ensemble of MLPs as one jit-compiled program.
+"""The trainer: an ensemble of MLPs as one jit-compiled program (``reglab.program``).
 
-Shape of the program (one compiled function, called once per chunk of epochs):
-
-    vmap over seeds  (batch order, init, dropout and augmentation keys differ)
-      vmap over configs  (learning rate, strengths, p_drop, smoothing, augment differ;
-                          the minibatch is shared, so layer 1 is one wide matmul)
-        lax.scan over the chunk's epochs
-          lax.scan over the epoch's minibatch steps
-          evaluate / snapshot / early-stopping bookkeeping on scheduled epochs
+This module validates the inputs before anything is compiled, drives the program one
+chunk of epochs at a time from the host (progress, NaN reports, stopping when every
+member has stopped) and returns plain numpy arrays.
 
 Epochs are shuffled passes over the training set; the last, partial batch is kept (with
 N=250 and B=32: seven batches of 32 and one of 26) by padding it to B rows whose weight
@@ -25,20 +20,19 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from reglab import nn
+from reglab import nn, program
 from reglab.ensemble import Ensemble
-from reglab.optim import Hyper, OptimizerSpec, build_optimizer, penalty_mask
+from reglab.optim import OptimizerSpec, penalty_mask
+from reglab.program import AugmentFn
 
 Array = jax.Array
 Progress = Callable[[int, int], None]
-AugmentFn = Callable[[Array, Array], Array]
 
 LOSS_NAMES = tuple(nn.LOSSES)
 
@@ -112,190 +106,6 @@ class TrainResult:
     failures: list[str]
     compile_seconds: float
     run_seconds: float
-
-
-class _Keys(NamedTuple):
-    init: Array
-    order: Array
-    dropout: Array
-    augment: Array
-
-
-class _State(NamedTuple):
-    params: nn.Params
-    opt_state: Any
-    diverged: Array  # bool
-    stopped: Array  # bool (early stopping)
-    last_epoch: Array  # int: the last epoch with an applied update
-    best_loss: Array
-    best_epoch: Array
-    best_params: nn.Params
-    metrics: Array  # (records, sets, 2): NLL and accuracy
-    snaps: dict[str, Array]  # name -> (snapshots, ...)
-
-
-def _member_keys(seed: int) -> _Keys:
-    return _Keys(*jax.random.split(jax.random.PRNGKey(seed), 4))
-
-
-def _hyper(h: Mapping[str, Array]) -> Hyper:
-    return Hyper(
-        h["learning_rate"], h["alpha"], h["tau"], h["l2_strength"], h["l1_strength"]
-    )
-
-
-def _evaluate(params, spec: nn.MLPSpec, eval_sets) -> Array:
-    """Return (sets, 2): mean NLL and accuracy of each eval set."""
-    rows = []
-    for x, y in eval_sets:
-        logits = nn.mlp_apply(params, x, spec)  # (n, K)
-        log_p = logits - jax.nn.logsumexp(logits, axis=-1, keepdims=True)
-        nll = -jnp.take_along_axis(log_p, y[:, None], axis=-1).mean()
-        acc = (logits.argmax(-1) == y).mean()
-        rows.append(jnp.stack([nll, acc]))
-    return jnp.stack(rows)
-
-
-def _build_program(
-    spec: TrainSpec,
-    augment_fn: AugmentFn | None,
-    early: EarlyStopping | None,
-    monitor: int,
-    mask: dict[str, bool],
-):
-    """Return (init_fn, chunk_fn), both already vmapped over (seeds, configs)."""
-    model, B = spec.model, spec.batch_size
-    K = model.n_classes
-
-    def init_member(hyper, keys, shapes):
-        n_records, snap_shapes = shapes
-        params = nn.init_mlp(keys.init, model)
-        opt = build_optimizer(spec.optimizer, _hyper(hyper), mask)
-        false, zero = jnp.zeros((), bool), jnp.zeros((), jnp.int32)
-        return _State(
-            params=params,
-            opt_state=opt.init(params),
-            diverged=false,
-            stopped=false,
-            last_epoch=zero,
-            best_loss=jnp.array(jnp.inf, jnp.float32),
-            best_epoch=zero - 1,
-            best_params=params,
-            metrics=jnp.zeros(n_records, jnp.float32),
-            snaps={k: jnp.zeros(s, jnp.float32) for k, s in snap_shapes},
-        )
-
-    def chunk_member(state, hyper, keys, e0, x, y, eval_sets, record_at, snap_at):
-        opt = build_optimizer(spec.optimizer, _hyper(hyper), mask)
-        N = x.shape[0]
-        n_steps = -(-N // B)  # ceil: the last partial batch is kept
-
-        def step(carry, inp):
-            params, opt_state = carry
-            idx, w, t = inp  # (B,), (B,), global step number
-            xb, yb = x[idx], y[idx]  # (B, D), (B,): shared by the seed's members
-            if augment_fn is not None:
-                shifted = augment_fn(jax.random.fold_in(keys.augment, t), xb)
-                xb = jnp.where(hyper["augment"] > 0, shifted, xb)
-            masks = None
-            if model.dropout_layers:
-                masks = nn.dropout_masks(keys.dropout, model, B, hyper["p_drop"], t)
-            logits, cache = nn.mlp_forward(params, xb, model, masks)
-            targets = nn.smooth_labels(
-                yb, K, hyper["smoothing"], spec.smoothing_convention
-            )
-            _, delta = nn.LOSSES[spec.loss](logits, targets, w)
-            grads = nn.mlp_backward(params, cache, delta, model)
-            updates, opt_state = opt.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), None
-
-        def train_epoch(state: _State, e):
-            perm = jax.random.permutation(jax.random.fold_in(keys.order, e), N)
-            pad = n_steps * B - N
-            idx = jnp.concatenate([perm, jnp.zeros(pad, perm.dtype)])
-            w = (jnp.arange(n_steps * B) < N).astype(jnp.float32)
-            t = (e - 1) * n_steps + jnp.arange(n_steps)
-            (params, opt_state), _ = jax.lax.scan(
-                step,
-                (state.params, state.opt_state),
-                (idx.reshape(n_steps, B), w.reshape(n_steps, B), t),
-            )
-            # Checked once per epoch, not per step: a member that blew up keeps the
-            # parameters it had at the start of the epoch (its last finite ones).
-            finite = jnp.array(True)
-            for leaf in jax.tree.leaves(params):
-                finite &= jnp.isfinite(leaf).all()
-            ok = ~(state.diverged | state.stopped)
-            keep = ok & finite
-
-            def pick(new, old):
-                return jnp.where(keep, new, old)
-
-            return state._replace(
-                params=jax.tree.map(pick, params, state.params),
-                opt_state=jax.tree.map(pick, opt_state, state.opt_state),
-                diverged=state.diverged | (ok & ~finite),
-                last_epoch=jnp.where(keep, e, state.last_epoch),
-            )
-
-        def record(state: _State, e):
-            r = record_at[e]
-            values = _evaluate(state.params, model, eval_sets)  # (sets, 2)
-            state = state._replace(metrics=state.metrics.at[r].set(values))
-            if early is None:
-                return state
-            active = ~(state.diverged | state.stopped)
-            loss = values[monitor, 0]
-            better = active & (loss < state.best_loss - early.min_delta)
-            state = state._replace(
-                best_loss=jnp.where(better, loss, state.best_loss),
-                best_epoch=jnp.where(better, e, state.best_epoch),
-                best_params=jax.tree.map(
-                    lambda p, b: jnp.where(better, p, b),
-                    state.params,
-                    state.best_params,
-                ),
-            )
-            patience_out = active & (e - state.best_epoch >= early.patience)
-            return state._replace(stopped=state.stopped | patience_out)
-
-        def snapshot(state: _State, e):
-            k = snap_at[e]
-            snaps = {n: s.at[k].set(state.params[n]) for n, s in state.snaps.items()}
-            return state._replace(snaps=snaps)
-
-        def epoch(state: _State, i):
-            e = e0 + i
-            in_range = (e >= 1) & (e <= spec.epochs)
-            state = jax.lax.cond(in_range, train_epoch, lambda s, e: s, state, e)
-            state = jax.lax.cond(record_at[e] >= 0, record, lambda s, e: s, state, e)
-            state = jax.lax.cond(snap_at[e] >= 0, snapshot, lambda s, e: s, state, e)
-            return state, None
-
-        state, _ = jax.lax.scan(epoch, state, jnp.arange(spec.chunk))
-        return state
-
-    # Inner axis: configs (hyper varies; keys and data shared). Outer: seeds.
-    init_c = jax.vmap(init_member, in_axes=(0, None, None))
-    init_fn = jax.vmap(init_c, in_axes=(None, 0, None))
-    chunk_c = jax.vmap(chunk_member, in_axes=(0, 0, None) + (None,) * 6)
-    chunk_fn = jax.vmap(chunk_c, in_axes=(0, None, 0) + (None,) * 6)
-    return init_fn, chunk_fn
-
-
-_PROGRAMS: dict[Any, Any] = {}
-
-
-def _compiled(key, fn, args):
-    """Return fn compiled for args' shapes, cached across calls; and compile time."""
-    shapes = jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), args)
-    full_key = (key, jax.tree.structure(args), tuple(jax.tree.leaves(shapes)))
-    if full_key in _PROGRAMS:
-        return _PROGRAMS[full_key], 0.0
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    _PROGRAMS[full_key] = compiled
-    return compiled, time.perf_counter() - start
 
 
 def log_spaced_epochs(epochs: int, n: int) -> np.ndarray:
@@ -411,7 +221,9 @@ def train(
     # Shapes only: eval_shape traces init_mlp without running or compiling it.
     probe = jax.eval_shape(partial(nn.init_mlp, spec=model), jax.random.PRNGKey(0))
     mask = penalty_mask(probe, spec.optimizer.penalize_biases)
-    init_fn, chunk_fn = _build_program(spec, augment_fn, early_stopping, monitor, mask)
+    init_fn, chunk_fn = program.build_program(
+        spec, augment_fn, early_stopping, monitor, mask
+    )
     hyper = {k: jnp.asarray(v) for k, v in ensemble.values.items()}
     snap_shapes = {n: (len(snaps_at),) + probe[n].shape for n in snapshot_params}
     shapes = ((len(records), len(sets), 2), tuple(snap_shapes.items()))
@@ -419,21 +231,21 @@ def train(
     static = (spec, augment_fn, early_stopping, monitor, tuple(mask.items()))
 
     def start_state(hyper, seeds):
-        keys = jax.vmap(_member_keys)(seeds)
+        keys = jax.vmap(program.member_keys)(seeds)
         return init_fn(hyper, keys, shapes), keys
 
-    init_program, init_s = _compiled(("init", static, shapes), start_state,
+    init_program, init_s = program.compiled(("init", static, shapes), start_state,
                                      (hyper, seeds))  # fmt: skip
     state, keys = init_program(hyper, seeds)
     args = (state, hyper, keys, jnp.int32(0), x, y, sets, record_at, snap_at)
-    program, compile_s = _compiled(static, chunk_fn, args)
+    run_chunk, compile_s = program.compiled(static, chunk_fn, args)
     compile_s += init_s
 
     failures: list[str] = []
     reported = np.zeros(ensemble.shape, bool)
     start = time.perf_counter()
     for c in range(n_chunks):
-        state = program(state, hyper, keys, jnp.int32(c * L), x, y, sets, record_at,
+        state = run_chunk(state, hyper, keys, jnp.int32(c * L), x, y, sets, record_at,
                         snap_at)  # fmt: skip
         diverged = np.asarray(state.diverged)
         for s, cfg in zip(*np.nonzero(diverged & ~reported), strict=True):
