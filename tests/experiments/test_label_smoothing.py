@@ -141,3 +141,15 @@ def test_slider_has_one_reliability_panel_per_epsilon(result):
     assert len(slider.figures) == len(eps)
     ax = slider.figures[-1].axes[0]
     assert f"eps = {eps[-1]:g}" in ax.get_title()
+
+
+def test_sweep_figure_draws_a_bootstrap_interval_above_the_estimate(result):
+    # ECE's bootstrap is biased upward: its interval may lie entirely above the ECE
+    shifted = ls.Result(
+        result.name,
+        result.config,
+        {**result.arrays, "test_ece_low": result["test_ece_mass"] + 0.01},
+        result.timings,
+    )
+    keys = [f.key for f in ls.figures(shifted)]
+    assert "fig8_smoothing_sweep" in keys
