@@ -153,3 +153,14 @@ def test_sweep_figure_draws_a_bootstrap_interval_above_the_estimate(result):
     )
     keys = [f.key for f in ls.figures(shifted)]
     assert "fig8_smoothing_sweep" in keys
+
+
+def test_reliability_bars_survive_a_mean_an_ulp_below_equal_values():
+    from matplotlib.figure import Figure as MplFigure
+
+    acc = np.full((3, 4), 0.1)  # the float mean of three 0.1s exceeds 0.1 by an ulp
+    conf = np.tile([0.2, 0.4, 0.6, 0.8], (3, 1))
+    assert np.nanmean(acc, 0)[0] != 0.1
+    ax = MplFigure().subplots()
+    ls._reliability(ax, conf, acc, "eps", "C0")
+    assert len(ax.lines) >= 1

@@ -278,10 +278,12 @@ def _reliability(ax, conf, acc, label, color, **style) -> None:
     """Plot seed-mean accuracy against confidence per bin, (S, M) each."""
     x, y = np.nanmean(conf, 0), np.nanmean(acc, 0)
     if conf.shape[0] > 1:
+        # a mean of equal values can land an ulp outside them: clip the bar lengths
+        below = np.maximum(y - np.nanmin(acc, 0), 0.0)
+        above = np.maximum(np.nanmax(acc, 0) - y, 0.0)
         ax.errorbar(
-            x, y, yerr=[y - np.nanmin(acc, 0), np.nanmax(acc, 0) - y], color=color,
-            lw=0, elinewidth=0.8, alpha=0.6,
-        )  # fmt: skip
+            x, y, yerr=[below, above], color=color, lw=0, elinewidth=0.8, alpha=0.6
+        )
     ax.plot(x, y, marker="o", ms=3, color=color, label=label, **style)
 
 
