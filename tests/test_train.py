@@ -191,3 +191,23 @@ def test_ensemble_grid_is_a_product_in_order():
         {**ens.config(4), "learning_rate": 0.2, "l2_strength": 1.0}
     )
     assert "l2_strength=1" in ens.describe(0, 4)
+
+
+def test_running_metrics_equal_the_exact_loss_before_a_full_batch_epoch(data):
+    # With one full batch per epoch, epoch e trains on all rows with the parameters
+    # that the exact evaluation saw at the end of epoch e - 1.
+    spec = TrainSpec(MODEL, optim.OptimizerSpec("sgd"), epochs=5, batch_size=30)
+    r = fit(data, Ensemble.grid(seeds=(0,), learning_rate=0.3), spec=spec, record=1)
+    running, exact = r.running, r.history["train"]
+    assert np.isnan(running["loss"][0, 0, 0])  # no training before epoch 1
+    np.testing.assert_allclose(running["loss"][..., 1:], exact["loss"][..., :-1], 1e-5)
+    np.testing.assert_allclose(
+        running["accuracy"][..., 1:], exact["accuracy"][..., :-1], 1e-6
+    )
+
+
+def test_running_metrics_need_no_eval_sets(data):
+    r = fit(data, Ensemble.grid(seeds=(0,), learning_rate=0.3), eval_sets={})
+    assert r.history == {}
+    assert r.running["loss"].shape == (1, 1, SPEC.epochs + 1)
+    assert np.isfinite(r.running["loss"][..., 1:]).all()

@@ -50,6 +50,7 @@ class State(NamedTuple):
     best_epoch: Array
     best_params: nn.Params
     metrics: Array  # (records, sets, 2): NLL and accuracy
+    running: Array  # (epochs + 1, 2): each epoch's mean minibatch loss and accuracy
     snaps: dict[str, Array]  # name -> (snapshots, ...)
 
 
@@ -72,7 +73,7 @@ def _evaluate(params, spec: nn.MLPSpec, eval_sets) -> Array:
         nll = -jnp.take_along_axis(log_p, y[:, None], axis=-1).mean()
         acc = (logits.argmax(-1) == y).mean()
         rows.append(jnp.stack([nll, acc]))
-    return jnp.stack(rows)
+    return jnp.stack(rows) if rows else jnp.zeros((0, 2), jnp.float32)
 
 
 def build_program(
@@ -101,6 +102,7 @@ def build_program(
             best_epoch=zero - 1,
             best_params=params,
             metrics=jnp.zeros(n_records, jnp.float32),
+            running=jnp.full((spec.epochs + 1, 2), jnp.nan, jnp.float32),
             snaps={k: jnp.zeros(s, jnp.float32) for k, s in snap_shapes},
         )
 
@@ -123,10 +125,13 @@ def build_program(
             targets = nn.smooth_labels(
                 yb, K, hyper["smoothing"], spec.smoothing_convention
             )
-            _, delta = nn.LOSSES[spec.loss](logits, targets, w)
+            loss, delta = nn.LOSSES[spec.loss](logits, targets, w)
             grads = nn.mlp_backward(params, cache, delta, model)
             updates, opt_state = opt.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), None
+            # sums over the batch's real rows: free running metrics for the epoch
+            correct = ((logits.argmax(-1) == yb) * w).sum()
+            seen = jnp.stack([loss * w.sum(), correct])
+            return (optax.apply_updates(params, updates), opt_state), seen
 
         def train_epoch(state: State, e):
             perm = jax.random.permutation(jax.random.fold_in(keys.order, e), N)
@@ -134,11 +139,12 @@ def build_program(
             idx = jnp.concatenate([perm, jnp.zeros(pad, perm.dtype)])
             w = (jnp.arange(n_steps * B) < N).astype(jnp.float32)
             t = (e - 1) * n_steps + jnp.arange(n_steps)
-            (params, opt_state), _ = jax.lax.scan(
+            (params, opt_state), seen = jax.lax.scan(
                 step,
                 (state.params, state.opt_state),
                 (idx.reshape(n_steps, B), w.reshape(n_steps, B), t),
             )
+            running = seen.sum(0) / N  # (2,): epoch means over every training row
             # Checked once per epoch, not per step: a member that blew up keeps the
             # parameters it had at the start of the epoch (its last finite ones).
             finite = jnp.array(True)
@@ -155,6 +161,7 @@ def build_program(
                 opt_state=jax.tree.map(pick, opt_state, state.opt_state),
                 diverged=state.diverged | (ok & ~finite),
                 last_epoch=jnp.where(keep, e, state.last_epoch),
+                running=state.running.at[e].set(jnp.where(keep, running, jnp.nan)),
             )
 
         def record(state: State, e):

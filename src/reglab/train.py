@@ -97,6 +97,10 @@ class TrainResult:
     params: dict[str, np.ndarray]  # final (or best, with restore_best) parameters
     opt_state: Any  # the optimizer state after the last update (optax pytree, numpy)
     history: dict[str, dict[str, np.ndarray]]  # set -> loss/accuracy -> (S, C, R)
+    # Every epoch e, free: the mean training loss (the objective's likelihood part,
+    # with smoothing) and accuracy over the minibatches of epoch e, as trained on
+    # (dropout and augmentation active); NaN at epoch 0 and after a member stopped.
+    running: dict[str, np.ndarray]  # loss/accuracy -> (S, C, epochs + 1)
     record_epochs: np.ndarray  # (R,)
     snapshots: dict[str, np.ndarray]  # name -> (S, C, n_snapshots, ...)
     snapshot_epochs: np.ndarray
@@ -282,6 +286,7 @@ def train(
             n: {"loss": metrics[..., j, 0], "accuracy": metrics[..., j, 1]}
             for j, n in enumerate(names)
         },
+        running={"loss": state.running[..., 0], "accuracy": state.running[..., 1]},
         record_epochs=records,
         snapshots={k: np.asarray(v) for k, v in state.snaps.items()},
         snapshot_epochs=snaps_at,
