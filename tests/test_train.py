@@ -211,3 +211,44 @@ def test_running_metrics_need_no_eval_sets(data):
     assert r.history == {}
     assert r.running["loss"].shape == (1, 1, SPEC.epochs + 1)
     assert np.isfinite(r.running["loss"][..., 1:]).all()
+
+
+def test_group_shape_keeps_groups_small_and_padding_least():
+    from reglab import program
+
+    assert program.group_shape(1, 18) == (2, 9)
+    assert program.group_shape(1, 10) == (2, 5)
+    assert program.group_shape(3, 18) == (6, 3)
+    assert program.group_shape(20, 3) == (3, 1)
+    assert program.group_shape(1, 1) == (1, 1)
+
+
+def test_groups_round_trip_and_pad_with_the_last_config():
+    from reglab import program
+
+    values = np.arange(7.0)
+    g = np.asarray(program.to_groups(jnp.asarray(values), 2, 4))
+    assert g.tolist() == [[0, 1, 2, 3], [4, 5, 6, 6]]
+    state_leaf = np.stack([g, g + 10])[:, :, :, None].transpose(
+        1, 0, 2, 3
+    )  # (G,S,Cg,1)
+    back = np.asarray(program.from_groups(state_leaf, 7))
+    np.testing.assert_array_equal(back[..., 0], [values, values + 10])
+
+
+def test_wide_ensemble_runs_in_groups_and_matches_members_alone(data):
+    # 11 configs: two groups of 6 (one padded copy), run one after the other
+    strengths = [0.001 * i for i in range(11)]
+    wide = fit(
+        data, Ensemble.grid(seeds=(2,), learning_rate=0.3, l2_strength=strengths)
+    )
+    assert wide.params["W1"].shape[:2] == (1, 11)
+    for c in (0, 6, 10):
+        alone = fit(
+            data,
+            Ensemble.grid(seeds=(2,), learning_rate=0.3, l2_strength=strengths[c]),
+        )
+        for k in alone.params:
+            np.testing.assert_allclose(
+                wide.params[k][0, c], alone.params[k][0, 0], 1e-5, 1e-5
+            )

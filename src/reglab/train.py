@@ -225,10 +225,19 @@ def train(
     # Shapes only: eval_shape traces init_mlp without running or compiling it.
     probe = jax.eval_shape(partial(nn.init_mlp, spec=model), jax.random.PRNGKey(0))
     mask = penalty_mask(probe, spec.optimizer.penalize_biases)
-    init_fn, chunk_fn = program.build_program(
-        spec, augment_fn, early_stopping, monitor, mask
+    init_fn, chunk_fn = program.grouped(
+        *program.build_program(spec, augment_fn, early_stopping, monitor, mask)
     )
-    hyper = {k: jnp.asarray(v) for k, v in ensemble.values.items()}
+    S, C = ensemble.shape
+    G, Cg = program.group_shape(S, C)
+    hyper = {
+        k: program.to_groups(jnp.asarray(v), G, Cg)  # (G, Cg)
+        for k, v in ensemble.values.items()
+    }
+
+    def members(leaf) -> np.ndarray:  # (G, S, Cg, ...) -> (S, C, ...)
+        return np.asarray(program.from_groups(np.asarray(leaf), C))
+
     snap_shapes = {n: (len(snaps_at),) + probe[n].shape for n in snapshot_params}
     shapes = ((len(records), len(sets), 2), tuple(snap_shapes.items()))
     seeds = jnp.asarray(ensemble.seeds, jnp.uint32)
@@ -251,7 +260,7 @@ def train(
     for c in range(n_chunks):
         state = run_chunk(state, hyper, keys, jnp.int32(c * L), x, y, sets, record_at,
                         snap_at)  # fmt: skip
-        diverged = np.asarray(state.diverged)
+        diverged = members(state.diverged)
         for s, cfg in zip(*np.nonzero(diverged & ~reported), strict=True):
             failures.append(
                 f"member ({ensemble.describe(s, cfg)}) produced NaN/inf by epoch"
@@ -260,12 +269,12 @@ def train(
         reported |= diverged
         if progress is not None:
             progress(min((c + 1) * L - 1, E), E)
-        if (diverged | np.asarray(state.stopped)).all():
+        if (diverged | members(state.stopped)).all():
             break
     jax.block_until_ready(state)
     run_s = time.perf_counter() - start
 
-    state = jax.tree.map(np.asarray, state)  # on the host from here on
+    state = jax.tree.map(members, state)  # on the host, (S, C, ...), from here on
     chosen = state.params
     if early_stopping is not None and early_stopping.restore_best:
         # members that never improved keep their final parameters
@@ -281,7 +290,7 @@ def train(
     metrics = state.metrics  # (S, C, R, sets, 2)
     return TrainResult(
         params=dict(chosen),
-        opt_state=jax.tree.map(np.asarray, state.opt_state),
+        opt_state=state.opt_state,
         history={
             n: {"loss": metrics[..., j, 0], "accuracy": metrics[..., j, 1]}
             for j, n in enumerate(names)
