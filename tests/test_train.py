@@ -221,6 +221,7 @@ def test_group_shape_keeps_groups_small_and_padding_least():
     assert program.group_shape(3, 18) == (6, 3)
     assert program.group_shape(20, 3) == (3, 1)
     assert program.group_shape(1, 1) == (1, 1)
+    assert program.group_shape(1, 18, n_params=101_770) == (1, 18)  # 784-128-10
 
 
 def test_groups_round_trip_and_pad_with_the_last_config():

@@ -209,14 +209,19 @@ def build_program(
     return init_fn, chunk_fn
 
 
-# Measured on the 2-core machine: XLA's per-member cost is flat up to about this many
-# members side by side in one vmap, then grows (2-64-64-2: 14 us at 9, 17.5 at 18).
-# Wider ensembles run as a sequential lax.map over groups of at most this many.
+# Measured on the 2-core machine: for small networks XLA's per-member cost is flat up
+# to about this many members side by side in one vmap, then grows (2-64-64-2: 14 us
+# at 9, 17.5 at 18), so wider ensembles of small networks run as a sequential
+# lax.map over groups. Large networks gain from wide matmuls (784-128-10 with 10
+# members: 130 us as one group, 153 as two) and are not grouped.
 GROUP_MEMBERS = 9
+GROUP_BELOW_PARAMS = 32_768
 
 
-def group_shape(n_seeds: int, n_configs: int) -> tuple[int, int]:
-    """Return (groups, configs per group) so a group holds <= GROUP_MEMBERS members."""
+def group_shape(n_seeds: int, n_configs: int, n_params: int = 0) -> tuple[int, int]:
+    """Return (groups, configs per group): groups of <= GROUP_MEMBERS small members."""
+    if n_params >= GROUP_BELOW_PARAMS:
+        return 1, n_configs
     per_group = max(1, GROUP_MEMBERS // n_seeds)
     groups = -(-n_configs // per_group)
     return groups, -(-n_configs // groups)  # balanced: the least padding

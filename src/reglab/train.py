@@ -229,7 +229,7 @@ def train(
         *program.build_program(spec, augment_fn, early_stopping, monitor, mask)
     )
     S, C = ensemble.shape
-    G, Cg = program.group_shape(S, C)
+    G, Cg = program.group_shape(S, C, sum(math.prod(p.shape) for p in probe.values()))
     hyper = {
         k: program.to_groups(jnp.asarray(v), G, Cg)  # (G, Cg)
         for k, v in ensemble.values.items()
