@@ -43,3 +43,20 @@ def test_claim_passes_by_its_comparison(measured, comparison, passed):
     claim = Claim("c", "s", measured, 0.5, comparison)
     assert claim.passed is passed
     assert claim.to_dict()["passed"] is passed
+
+
+def test_config_checks_name_the_field_and_the_fix():
+    from reglab.experiments.base import check_counts, check_moons_sizes
+
+    cfg = SimpleNamespace(
+        n_train=10, n_test=5, epochs=3, batch_size=4, record_every=1, grid_resolution=8
+    )
+    check_moons_sizes(cfg)  # a valid config passes
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1, got 0"):
+        check_counts(SimpleNamespace(epochs=0), "epochs")
+    with pytest.raises(ValueError, match="got True"):
+        check_counts(SimpleNamespace(epochs=True), "epochs")  # bools are not counts
+    with pytest.raises(ValueError, match="lower batch_size"):
+        check_moons_sizes(SimpleNamespace(**{**vars(cfg), "batch_size": 11}))
+    with pytest.raises(ValueError, match="grid_resolution must be >= 2"):
+        check_moons_sizes(SimpleNamespace(**{**vars(cfg), "grid_resolution": 1}))

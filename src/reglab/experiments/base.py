@@ -151,6 +151,28 @@ def config_dict(cfg: Any) -> dict[str, Any]:
     return out
 
 
+def check_counts(cfg: Any, *names: str) -> None:
+    """Raise ValueError unless each named field of cfg is an integer >= 1."""
+    for name in names:
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+
+
+def check_moons_sizes(cfg: Any) -> None:
+    """Raise ValueError for a moons config whose batch or plotting grid cannot work."""
+    check_counts(cfg, "n_train", "n_test", "epochs", "batch_size", "record_every")
+    if cfg.n_train < 2 or cfg.batch_size > cfg.n_train:
+        raise ValueError(
+            f"n_train must be >= 2 and >= batch_size={cfg.batch_size}, got"
+            f" {cfg.n_train} — raise n_train or lower batch_size"
+        )
+    if cfg.grid_resolution < 2:
+        raise ValueError(
+            f"grid_resolution must be >= 2, got {cfg.grid_resolution} — e.g. 100"
+        )
+
+
 def check_choice(name: str, value: Any, allowed: Mapping | tuple) -> None:
     """Raise ValueError if value is not among allowed."""
     if value not in allowed:

@@ -25,6 +25,7 @@ from reglab.experiments.base import (
     Progress,
     Result,
     Tally,
+    check_moons_sizes,
     config_dict,
 )
 from reglab.experiments.weight_decay import plane_grid, plot_probability, prob_class1
@@ -59,15 +60,7 @@ class Config:
     seeds: tuple[int, ...] = (0,)
 
     def __post_init__(self) -> None:
-        for name in ("n_train", "n_test", "epochs", "batch_size", "record_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        if self.n_train < 2 or self.batch_size > self.n_train:
-            raise ValueError(
-                f"n_train must be >= 2 and >= batch_size={self.batch_size}, got"
-                f" {self.n_train} — raise n_train or lower batch_size"
-            )
+        check_moons_sizes(self)
         if not 0.0 < self.p_drop < 1.0:
             raise ValueError(
                 f"p_drop must be in (0, 1), got {self.p_drop} — the no-dropout"
@@ -75,10 +68,6 @@ class Config:
             )
         if self.n_mc < 1:
             raise ValueError(f"n_mc must be >= 1, got {self.n_mc} — e.g. 3")
-        if self.grid_resolution < 2:
-            raise ValueError(
-                f"grid_resolution must be >= 2, got {self.grid_resolution} — e.g. 100"
-            )
         if len(self.widths) < 3 or self.widths[0] != 2 or self.widths[-1] != 2:
             raise ValueError(
                 f"widths must be (2, hidden..., 2) with >= 1 hidden layer, got"

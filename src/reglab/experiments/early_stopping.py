@@ -29,6 +29,7 @@ from reglab.experiments.base import (
     Result,
     Slider,
     check_choice,
+    check_counts,
     config_dict,
 )
 from reglab.optim import OptimizerSpec
@@ -71,10 +72,7 @@ class Config:
 
     def __post_init__(self) -> None:
         check_choice("dataset", self.dataset, DATASETS)
-        for name in _COUNTS:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        check_counts(self, *_COUNTS)
         if not 2 <= self.n_train <= N_BUNDLED_TRAIN:
             raise ValueError(
                 f"n_train must be in [2, {N_BUNDLED_TRAIN}] (the bundled training"

@@ -25,6 +25,7 @@ from reglab.experiments.base import (
     Result,
     Slider,
     Tally,
+    check_moons_sizes,
     config_dict,
 )
 from reglab.optim import OptimizerSpec
@@ -71,19 +72,7 @@ class Config:
     seeds: tuple[int, ...] = (0,)
 
     def __post_init__(self) -> None:
-        for name in ("n_train", "n_test", "epochs", "batch_size", "record_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        if self.n_train < 2 or self.batch_size > self.n_train:
-            raise ValueError(
-                f"n_train must be >= 2 and >= batch_size={self.batch_size}, got"
-                f" {self.n_train} — raise n_train or lower batch_size"
-            )
-        if self.grid_resolution < 2:
-            raise ValueError(
-                f"grid_resolution must be >= 2, got {self.grid_resolution} — e.g. 100"
-            )
+        check_moons_sizes(self)
         if len(self.widths) < 4 or self.widths[0] != 2 or self.widths[-1] != 2:
             raise ValueError(
                 f"widths must be (2, hidden, hidden, ..., 2) with >= 2 hidden layers"
