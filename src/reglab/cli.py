@@ -1,4 +1,4 @@
-"""The ``reglab`` command: reproduce the post's figures and check its claims."""
+"""The reglab command: reproduce the post's figures and check its claims."""
 
 from __future__ import annotations
 
