@@ -1,6 +1,7 @@
 """The reglab command: bad input fails before training; the report renders."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -122,3 +123,16 @@ def test_one_process_and_worker_processes_give_the_same_claims(tmp_path):
         cli.main(args + ["--only", "mlm_masking,adamw", "--out", str(out)])
         runs[jobs] = json.loads((out / "claims.json").read_text())
     assert runs["1"] == runs["2"]
+
+
+def test_xla_level_is_set_once_and_a_users_choice_is_kept(monkeypatch):
+    from reglab.reproduce import configure_xla
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+    configure_xla()
+    configure_xla()
+    flags = os.environ["XLA_FLAGS"]
+    assert flags == "--xla_dump_to=/tmp/x --xla_backend_optimization_level=1"
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=3")
+    configure_xla()
+    assert os.environ["XLA_FLAGS"] == "--xla_backend_optimization_level=3"

@@ -61,6 +61,9 @@ def reproduce(args: argparse.Namespace) -> int:
     """Run (or reload) each experiment, render figures and claims, write the report."""
     from rich.console import Console
 
+    from reglab.reproduce import configure_xla
+
+    configure_xla()  # before any JAX computation creates the backend
     names = _parse_names(args.only)
     if args.seeds < 1:
         raise SystemExit(
