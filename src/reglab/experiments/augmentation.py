@@ -15,7 +15,14 @@ import numpy as np
 
 from reglab import data, metrics, nn
 from reglab.ensemble import Ensemble
-from reglab.experiments.base import Claim, Figure, Progress, Result, config_dict
+from reglab.experiments.base import (
+    Claim,
+    Figure,
+    Progress,
+    Result,
+    Tally,
+    config_dict,
+)
 from reglab.optim import OptimizerSpec
 from reglab.train import TrainSpec, log_spaced_epochs, predict, train
 
@@ -122,15 +129,18 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
             "augment": np.array([0.0, 1.0]),  # column index = augment, see LABELS
         },
     )
-    out = train(
-        spec,
-        ensemble,
-        x,
-        y,
-        eval_sets={"train": (x, y), "test": (x_test, y_test)},
-        record=record_schedule(cfg.epochs, cfg.record_points),
-        augment_fn=data.post_shift,
-        progress=progress,
+    tally = Tally(progress, n_calls=1)
+    out = tally.add(
+        train(
+            spec,
+            ensemble,
+            x,
+            y,
+            eval_sets={"train": (x, y), "test": (x_test, y_test)},
+            record=record_schedule(cfg.epochs, cfg.record_points),
+            augment_fn=data.post_shift,
+            progress=tally.progress(0),
+        )
     )
     # the final models on the full test set, whatever n_test was
     x_full, y_full = data.load("mnist", split="test")
@@ -150,8 +160,8 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         NAME,
         config_dict(cfg),
         arrays,
-        {"compile_s": out.compile_seconds, "run_s": out.run_seconds},
-        list(out.failures),
+        tally.timings,
+        tally.notes,
     )
 
 

@@ -26,6 +26,7 @@ from reglab.experiments.base import (
     Progress,
     Result,
     Slider,
+    Tally,
     config_dict,
 )
 from reglab.optim import OptimizerSpec
@@ -220,14 +221,17 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         smoothing=list(cfg.smoothings),
     )
     points = log_spaced_epochs(cfg.epochs, cfg.record_points) if cfg.epochs > 1 else 1
-    out = train(
-        spec,
-        ensemble,
-        x,
-        y,
-        eval_sets={"train": (x, y)},
-        record=points,
-        progress=progress,
+    tally = Tally(progress, n_calls=1)
+    out = tally.add(
+        train(
+            spec,
+            ensemble,
+            x,
+            y,
+            eval_sets={"train": (x, y)},
+            record=points,
+            progress=tally.progress(0),
+        )
     )
     logits = predict(spec.model, out.params, x_test)  # (S, C, N, K)
     raw = _scores(logits, y_test, cfg.n_bins)
@@ -261,8 +265,8 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         NAME,
         config_dict(cfg),
         arrays,
-        {"compile_s": out.compile_seconds, "run_s": out.run_seconds},
-        list(out.failures),
+        tally.timings,
+        tally.notes,
     )
 
 
