@@ -8,7 +8,9 @@ train metrics recorded once per epoch: the running epoch means, which are free, 
 separately an exact evaluation of the whole training set after every epoch).
 MNIST-sized: 784-128-10, N=1000, B=32, 10 members. Each line prints microseconds per
 model-step (one member, one minibatch) and the ratio to the NumPy loop, which also
-evaluates the training set after every epoch; compile time is printed apart.
+evaluates the training set after every epoch; compile time is printed apart. The
+ensembles run on one JAX device and on all (one per core, ``reglab.devices``); the
+NumPy loop is timed with its BLAS's own threads and with one, and the faster counts.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import jax
 import numpy as np
 
 from reglab import nn, optim
@@ -69,7 +72,9 @@ def numpy_loop(
     return (time.perf_counter() - start) / steps
 
 
-def reglab_run(x, y, widths, batch, epochs, members, lr0=0.15, tau=5e4, exact=True):
+def reglab_run(
+    x, y, widths, batch, epochs, members, lr0=0.15, tau=5e4, exact=True, devices=None
+):
     """Return (seconds per model-step, compile seconds) of the reglab trainer."""
     spec = TrainSpec(nn.MLPSpec(widths), optim.OptimizerSpec("sgd"), epochs, batch)
     strengths = list(np.linspace(0.0, 0.02, members))
@@ -78,10 +83,24 @@ def reglab_run(x, y, widths, batch, epochs, members, lr0=0.15, tau=5e4, exact=Tr
     )
     sets = {"train": (x, y)} if exact else {}  # running metrics are always recorded
     PROGRAMS.clear()  # time a cold compile (no in-process cache)
-    cold = train(spec, ens, x, y, eval_sets=sets, record=1)
-    warm = train(spec, ens, x, y, eval_sets=sets, record=1)  # compiled program reused
+    cold = train(spec, ens, x, y, eval_sets=sets, record=1, devices=devices)
+    # the compiled program reused:
+    warm = train(spec, ens, x, y, eval_sets=sets, record=1, devices=devices)
     steps = epochs * -(-len(x) // batch) * members
     return warm.run_seconds / steps, cold.compile_seconds
+
+
+def numpy_best(*args, **kw) -> tuple[float, str]:
+    """Return the faster of the NumPy loop with the BLAS's threads and with one."""
+    runs = {"BLAS default threads": numpy_loop(*args, **kw)}
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # comes with scikit-learn (the test extra)
+        return runs["BLAS default threads"], "BLAS default threads"
+    with threadpool_limits(1):
+        runs["BLAS 1 thread"] = numpy_loop(*args, **kw)
+    best = min(runs, key=runs.get)
+    return runs[best], best
 
 
 def main() -> None:
@@ -90,24 +109,33 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2000, help="moons epochs")
     parser.add_argument("--mnist-epochs", type=int, default=20)
     args = parser.parse_args()
+    n_dev = len(jax.devices())
+    device_counts = (1, n_dev) if n_dev > 1 else (1,)
+
+    def line(label, us, base, comp):
+        print(
+            f"  {label:<48} {us:7.2f} us/model-step  {base / us:5.1f}x faster than"
+            f" numpy  (compile {comp:.2f} s)"
+        )
 
     moons = WEIGHT_DECAY_MOONS.train(0)
     x, y = moons.x.astype(np.float32), moons.y
+    print(f"JAX devices: {n_dev} ({jax.devices()[0].platform}); reglab.devices")
     print(f"moons 2-64-64-2, N=250, B=32, {args.epochs} epochs, metrics every epoch")
     for exact in (False, True):
         what = "exact train-set eval" if exact else "running train metrics"
         epochs = max(args.epochs // 10, 20)
-        base = numpy_loop(x, y, (2, 64, 64, 2), 32, epochs, exact=exact) * 1e6
-        print(f"  numpy one model at a time, {what:<22} {base:7.2f} us/model-step")
+        base, how = numpy_best(x, y, (2, 64, 64, 2), 32, epochs, exact=exact)
+        base *= 1e6
+        print(f"  numpy one model at a time, {what} ({how}) {base:7.2f} us/model-step")
         for members in (1, 9, 18):
-            us, comp = reglab_run(
-                x, y, (2, 64, 64, 2), 32, args.epochs, members, exact=exact
-            )
-            us *= 1e6
-            print(
-                f"  reglab ensemble of {members:2d}, {what:<22} {us:7.2f} us/model-step"
-                f"  {base / us:5.1f}x faster than numpy  (compile {comp:.2f} s)"
-            )
+            for d in device_counts if members > 1 else (1,):
+                us, comp = reglab_run(
+                    x, y, (2, 64, 64, 2), 32, args.epochs, members, exact=exact,
+                    devices=d,
+                )  # fmt: skip
+                label = f"reglab {members:2d} members on {d} device(s), {what}"
+                line(label, us * 1e6, base, comp)
 
     rng = np.random.default_rng(0)
     xm = rng.random((1000, 784), dtype=np.float32)
@@ -115,16 +143,15 @@ def main() -> None:
     print(f"MNIST-sized 784-128-10, N=1000, B=32, {args.mnist_epochs} epochs")
     for exact in (False, True):
         what = "exact train-set eval" if exact else "running train metrics"
-        base = numpy_loop(xm, ym, (784, 128, 10), 32, 3, tau=5e3, exact=exact) * 1e6
-        us, comp = reglab_run(
-            xm, ym, (784, 128, 10), 32, args.mnist_epochs, 10, tau=5e3, exact=exact
-        )
-        us *= 1e6
-        print(f"  numpy one model at a time, {what:<22} {base:7.2f} us/model-step")
-        print(
-            f"  reglab ensemble of 10, {what:<22} {us:7.2f} us/model-step"
-            f"  {base / us:5.1f}x faster than numpy  (compile {comp:.2f} s)"
-        )
+        base, how = numpy_best(xm, ym, (784, 128, 10), 32, 3, tau=5e3, exact=exact)
+        base *= 1e6
+        print(f"  numpy one model at a time, {what} ({how}) {base:7.2f} us/model-step")
+        for d in device_counts:
+            us, comp = reglab_run(
+                xm, ym, (784, 128, 10), 32, args.mnist_epochs, 10, tau=5e3,
+                exact=exact, devices=d,
+            )  # fmt: skip
+            line(f"reglab 10 members on {d} device(s), {what}", us * 1e6, base, comp)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,13 @@
-"""Shared fixtures: fresh PRNG keys ."""
+"""Shared fixtures: fresh PRNG keys. Two CPU devices, whatever the machine's cores."""
 
 import itertools
+import os
 
-import jax
-import pytest
+os.environ.setdefault("REGLAB_CPU_DEVICES", "2")  # the multi-device paths are tested
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+import reglab  # noqa: E402,F401  (claims the devices before JAX starts)
 
 
 @pytest.fixture

@@ -216,12 +216,57 @@ def test_running_metrics_need_no_eval_sets(data):
 def test_group_shape_keeps_groups_small_and_padding_least():
     from reglab import program
 
-    assert program.group_shape(1, 18) == (2, 9)
-    assert program.group_shape(1, 10) == (2, 5)
-    assert program.group_shape(3, 18) == (6, 3)
-    assert program.group_shape(20, 3) == (3, 1)
-    assert program.group_shape(1, 1) == (1, 1)
-    assert program.group_shape(1, 18, n_params=101_770) == (1, 18)  # 784-128-10
+    assert program.group_shape(1, 18) == (2, 9, 1)
+    assert program.group_shape(1, 10) == (2, 5, 1)
+    assert program.group_shape(3, 18) == (6, 3, 1)
+    assert program.group_shape(20, 3) == (3, 1, 1)
+    assert program.group_shape(1, 1) == (1, 1, 1)
+    assert program.group_shape(1, 18, n_params=101_770) == (1, 18, 1)  # 784-128-10
+
+
+def test_group_shape_deals_groups_evenly_to_devices():
+    from reglab import program
+
+    assert program.group_shape(1, 9, n_devices=2) == (2, 5, 2)  # one padded slot
+    assert program.group_shape(1, 18, n_devices=2) == (2, 9, 2)
+    assert program.group_shape(1, 19, n_devices=2) == (4, 5, 2)  # 2 groups each
+    assert program.group_shape(3, 18, n_devices=2) == (6, 3, 2)
+    assert program.group_shape(4, 1, n_devices=2) == (1, 1, 1)  # configs aren't split
+    assert program.group_shape(1, 3, n_devices=8) == (3, 1, 3)
+    assert program.group_shape(1, 10, 101_770, n_devices=2) == (2, 5, 2)
+
+
+def test_members_split_across_devices_match_one_device_bit_for_bit(data):
+    assert len(jax.devices()) >= 2, "conftest asks for two CPU devices"
+    ens = Ensemble.grid(
+        seeds=(0, 1), learning_rate=0.3, l2_strength=[0.0, 0.01, 0.02], p_drop=0.0
+    )
+    kw = dict(eval_sets={"train": data}, snapshot_params=("W1",), snapshot_epochs=(2,))
+    one, two = fit(data, ens, devices=1, **kw), fit(data, ens, devices=2, **kw)
+    for k in one.params:
+        np.testing.assert_array_equal(one.params[k], two.params[k])
+    np.testing.assert_array_equal(one.snapshots["W1"], two.snapshots["W1"])
+    np.testing.assert_allclose(
+        one.history["train"]["loss"], two.history["train"]["loss"], 1e-6
+    )
+    np.testing.assert_array_equal(one.running["loss"], two.running["loss"])
+
+
+def test_diverging_member_on_the_second_device_is_reported(data):
+    # configs 0 and 1 land on device 0, config 2 on device 1
+    spec = TrainSpec(nn.MLPSpec((2, 8, 8, 2), "relu"), epochs=6, batch_size=8)
+    ens = Ensemble.grid(seeds=(0,), learning_rate=[0.3, 0.3, 1e30])
+    r = fit(data, ens, spec=spec, devices=2)
+    assert r.diverged.tolist() == [[False, False, True]]
+    assert len(r.failures) == 1 and "learning_rate=1e+30" in r.failures[0]
+    assert np.isfinite(r.params["W2"]).all()
+
+
+@pytest.mark.parametrize("devices", [0, 99, []])
+def test_bad_devices_raise(data, devices):
+    ens = Ensemble.grid(seeds=(0,), learning_rate=0.3)
+    with pytest.raises(ValueError, match="devices must"):
+        fit(data, ens, devices=devices)
 
 
 def test_groups_round_trip_and_pad_with_the_last_config():

@@ -161,8 +161,11 @@ def _run_in_workers(names, configs, out, args, console, done, jobs: int) -> None
     import queue
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+    from reglab.devices import ENV, available_cores
     from reglab.reproduce import worker
 
+    # each worker claims its share of the cores as JAX CPU devices (reglab.devices)
+    os.environ.setdefault(ENV, str(max(1, available_cores() // jobs)))
     ctx = mp.get_context("spawn")  # a fresh interpreter: no JAX state is forked
     manager = ctx.Manager()
     events = manager.Queue()

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from reglab import nn
 from reglab.optim import Hyper, build_optimizer
@@ -218,13 +220,21 @@ GROUP_MEMBERS = 9
 GROUP_BELOW_PARAMS = 32_768
 
 
-def group_shape(n_seeds: int, n_configs: int, n_params: int = 0) -> tuple[int, int]:
-    """Return (groups, configs per group): groups of <= GROUP_MEMBERS small members."""
+def group_shape(
+    n_seeds: int, n_configs: int, n_params: int = 0, n_devices: int = 1
+) -> tuple[int, int, int]:
+    """Return (groups, configs per group, devices used).
+
+    Small members go in groups of <= GROUP_MEMBERS; the groups are dealt evenly to
+    the devices (a config is never split, so at most n_configs devices are used).
+    """
+    d = max(1, min(n_devices, n_configs))
     if n_params >= GROUP_BELOW_PARAMS:
-        return 1, n_configs
-    per_group = max(1, GROUP_MEMBERS // n_seeds)
-    groups = -(-n_configs // per_group)
-    return groups, -(-n_configs // groups)  # balanced: the least padding
+        groups = d
+    else:
+        per_group = max(1, GROUP_MEMBERS // n_seeds)
+        groups = d * -(-n_configs // (per_group * d))
+    return groups, -(-n_configs // groups), d  # balanced: the least padding
 
 
 def to_groups(values: Array, groups: int, per_group: int) -> Array:
@@ -253,6 +263,36 @@ def grouped(init_fn, chunk_fn):
         return jax.lax.map(one, (state, hyper))  # groups one after another
 
     return init_g, chunk_g
+
+
+def _mesh(devices) -> Mesh:
+    return Mesh(np.array(devices, dtype=object), ("groups",))
+
+
+def sharded(chunk_g, devices):
+    """Return chunk_g run with the groups axis split across devices, in parallel."""
+    groups, whole = PartitionSpec("groups"), PartitionSpec()
+    # (state, hyper) lead with groups; keys, e0, data and schedules are replicated
+    return jax.shard_map(
+        chunk_g,
+        mesh=_mesh(devices),
+        in_specs=(groups, groups) + (whole,) * 7,
+        out_specs=groups,
+    )
+
+
+def place(args, devices):
+    """Put chunk arguments where ``sharded`` expects them: (state, hyper) split."""
+    mesh = _mesh(devices)
+    split = NamedSharding(mesh, PartitionSpec("groups"))
+    copy = NamedSharding(mesh, PartitionSpec())
+    state, hyper, *rest = args
+    # also after every chunk: XLA hands empty leaves back replicated
+    return (
+        jax.device_put(state, split),
+        jax.device_put(hyper, split),
+        *jax.device_put(rest, copy),
+    )
 
 
 PROGRAMS: dict[Any, Any] = {}

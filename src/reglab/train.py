@@ -178,13 +178,18 @@ def train(
     early_stopping: EarlyStopping | None = None,
     augment_fn: AugmentFn | None = None,
     progress: Progress | None = None,
+    devices: int | Sequence[jax.Device] | None = None,
 ) -> TrainResult:
     """Train every member of the ensemble on (x, y); return arrays per member.
 
     eval_sets: name -> (x, y), evaluated (NLL, accuracy) at the ``record`` epochs
     (every k epochs, or an explicit list; epoch 0 and the last are always included
     for an int). ``progress(done_epochs, total_epochs)`` is called between chunks.
+    devices: where the members train, side by side (a config is never split): None
+    for every device of JAX's default backend (on the CPU one per core, see
+    ``reglab.devices``), n for the first n, or a list of devices.
     """
+    devs = _devices(devices)
     model = spec.model
     x, y = _check_data("train", x, y, model.widths[0], model.n_classes)
     if spec.batch_size > x.shape[0]:
@@ -229,7 +234,11 @@ def train(
         *program.build_program(spec, augment_fn, early_stopping, monitor, mask)
     )
     S, C = ensemble.shape
-    G, Cg = program.group_shape(S, C, sum(math.prod(p.shape) for p in probe.values()))
+    n_params = sum(math.prod(p.shape) for p in probe.values())
+    G, Cg, d = program.group_shape(S, C, n_params, len(devs))
+    devs = devs[:d]
+    if d > 1:  # groups are dealt to the devices; everything else is replicated
+        chunk_fn = program.sharded(chunk_fn, devs)
     hyper = {
         k: program.to_groups(jnp.asarray(v), G, Cg)  # (G, Cg)
         for k, v in ensemble.values.items()
@@ -251,6 +260,9 @@ def train(
                                      (hyper, seeds))  # fmt: skip
     state, keys = init_program(hyper, seeds)
     args = (state, hyper, keys, jnp.int32(0), x, y, sets, record_at, snap_at)
+    if d > 1:
+        args = program.place(args, devs)
+        static += (tuple(devs),)
     run_chunk, compile_s = program.compiled(static, chunk_fn, args)
     compile_s += init_s
 
@@ -258,8 +270,8 @@ def train(
     reported = np.zeros(ensemble.shape, bool)
     start = time.perf_counter()
     for c in range(n_chunks):
-        state = run_chunk(state, hyper, keys, jnp.int32(c * L), x, y, sets, record_at,
-                        snap_at)  # fmt: skip
+        args = (state, hyper, keys, jnp.int32(c * L), x, y, sets, record_at, snap_at)
+        state = run_chunk(*(program.place(args, devs) if d > 1 else args))
         diverged = members(state.diverged)
         for s, cfg in zip(*np.nonzero(diverged & ~reported), strict=True):
             failures.append(
@@ -306,6 +318,23 @@ def train(
         compile_seconds=compile_s,
         run_seconds=run_s,
     )
+
+
+def _devices(devices) -> list:
+    have = jax.devices()
+    if devices is None:
+        return have
+    if isinstance(devices, int | np.integer):
+        if not 1 <= devices <= len(have):
+            raise ValueError(
+                f"devices must be in [1, {len(have)}] (JAX has {len(have)}), got"
+                f" {devices} — see reglab.devices for one CPU device per core"
+            )
+        return have[:devices]
+    chosen = list(devices)
+    if not chosen:
+        raise ValueError("devices must name at least one device, got an empty list")
+    return chosen
 
 
 def predict(spec: nn.MLPSpec, params: Mapping[str, Any], x) -> np.ndarray:
