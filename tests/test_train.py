@@ -233,7 +233,7 @@ def test_group_shape_deals_groups_evenly_to_devices():
     assert program.group_shape(3, 18, n_devices=2) == (6, 3, 2)
     assert program.group_shape(4, 1, n_devices=2) == (1, 1, 1)  # configs aren't split
     assert program.group_shape(1, 3, n_devices=8) == (3, 1, 3)
-    assert program.group_shape(1, 10, 101_770, n_devices=2) == (2, 5, 2)
+    assert program.group_shape(1, 10, 101_770, n_devices=2) == (1, 10, 1)
 
 
 def test_members_split_across_devices_match_one_device_bit_for_bit(data):

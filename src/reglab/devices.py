@@ -1,8 +1,9 @@
 """One JAX CPU device per core, so one ensemble can train on every core.
 
-XLA runs one compiled program on one core at a time; the trainer splits an ensemble's
-members across devices (``reglab.train``'s ``devices``), and on the CPU a device is a
-core only if JAX is asked for one device per core before its backend starts. Importing
+XLA runs the small matmuls of a small network on one core; the trainer splits an
+ensemble of small networks across devices (``reglab.train``'s ``devices``; large ones
+already spread their matmuls over the cores), and on the CPU a device is a core only
+if JAX is asked for one device per core before its backend starts. Importing
 reglab asks, unless someone chose first:
 
 - ``REGLAB_CPU_DEVICES=n`` sets the number (``1`` keeps JAX's default single device);

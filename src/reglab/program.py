@@ -108,96 +108,145 @@ def build_program(
             snaps={k: jnp.zeros(s, jnp.float32) for k, s in snap_shapes},
         )
 
-    def chunk_member(state, hyper, keys, e0, x, y, eval_sets, record_at, snap_at):
+    def step_member(params, opt_state, hyper, keys, x, y, idx, w, t):
+        """One minibatch update of one member; returns its running-metric sums."""
         opt = build_optimizer(spec.optimizer, _hyper(hyper), mask)
+        xb, yb = x[idx], y[idx]  # (B, D), (B,): shared by the seed's members
+        if augment_fn is not None:
+            shifted = augment_fn(jax.random.fold_in(keys.augment, t), xb)
+            xb = jnp.where(hyper["augment"] > 0, shifted, xb)
+        masks = None
+        if model.dropout_layers:
+            masks = nn.dropout_masks(keys.dropout, model, B, hyper["p_drop"], t)
+        logits, cache = nn.mlp_forward(params, xb, model, masks)
+        targets = nn.smooth_labels(yb, K, hyper["smoothing"], spec.smoothing_convention)
+        loss, delta = nn.LOSSES[spec.loss](logits, targets, w)
+        grads = nn.mlp_backward(params, cache, delta, model)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        # sums over the batch's real rows: free running metrics for the epoch
+        correct = ((logits.argmax(-1) == yb) * w).sum()
+        seen = jnp.stack([loss * w.sum(), correct])
+        return optax.apply_updates(params, updates), opt_state, seen
+
+    def finish_epoch(state: State, trained, e):
+        """Keep a member's epoch unless it turned non-finite or it had stopped."""
+        params, opt_state, running = trained
+        # Checked once per epoch, not per step: a member that blew up keeps the
+        # parameters it had at the start of the epoch (its last finite ones).
+        finite = jnp.array(True)
+        for leaf in jax.tree.leaves(params):
+            finite &= jnp.isfinite(leaf).all()
+        ok = ~(state.diverged | state.stopped)
+        keep = ok & finite
+
+        def pick(new, old):
+            return jnp.where(keep, new, old)
+
+        return state._replace(
+            params=jax.tree.map(pick, params, state.params),
+            opt_state=jax.tree.map(pick, opt_state, state.opt_state),
+            diverged=state.diverged | (ok & ~finite),
+            last_epoch=jnp.where(keep, e, state.last_epoch),
+            running=state.running.at[e].set(jnp.where(keep, running, jnp.nan)),
+        )
+
+    def record_member(state: State, e, r, eval_sets):
+        values = _evaluate(state.params, model, eval_sets)  # (sets, 2)
+        state = state._replace(metrics=state.metrics.at[r].set(values))
+        if early is None:
+            return state
+        active = ~(state.diverged | state.stopped)
+        loss = values[monitor, 0]
+        better = active & (loss < state.best_loss - early.min_delta)
+        state = state._replace(
+            best_loss=jnp.where(better, loss, state.best_loss),
+            best_epoch=jnp.where(better, e, state.best_epoch),
+            best_params=jax.tree.map(
+                lambda p, b: jnp.where(better, p, b), state.params, state.best_params
+            ),
+        )
+        patience_out = active & (e - state.best_epoch >= early.patience)
+        return state._replace(stopped=state.stopped | patience_out)
+
+    def snapshot_member(state: State, k):
+        snaps = {n: s.at[k].set(state.params[n]) for n, s in state.snaps.items()}
+        return state._replace(snaps=snaps)
+
+    def over_members(fn, n_shared: int):
+        """Return fn over the group's (seeds, configs), both axes first; its last
+        n_shared arguments are the same for every member."""
+
+        def over(*args):
+            axes = (0,) * (len(args) - n_shared) + (None,) * n_shared
+            return jax.vmap(jax.vmap(fn, axes), axes)(*args)
+
+        return over
+
+    def chunk_group(state, hyper, keys, e0, x, y, eval_sets, record_at, snap_at):
+        """Run one chunk of epochs for a group: state leaves are (S, Cg, ...)."""
         N = x.shape[0]
         n_steps = -(-N // B)  # ceil: the last partial batch is kept
+        # While the steps run, W1 (and its optimizer moments) sit as (S, D, Cg, H):
+        # when the configs of a seed share the minibatch, layer 1 of all of them is
+        # then one (B, D) @ (D, Cg*H) matmul with no per-step transpose of W1.
+        wide = augment_fn is None
 
-        def step(carry, inp):
-            params, opt_state = carry
-            idx, w, t = inp  # (B,), (B,), global step number
-            xb, yb = x[idx], y[idx]  # (B, D), (B,): shared by the seed's members
-            if augment_fn is not None:
-                shifted = augment_fn(jax.random.fold_in(keys.augment, t), xb)
-                xb = jnp.where(hyper["augment"] > 0, shifted, xb)
-            masks = None
-            if model.dropout_layers:
-                masks = nn.dropout_masks(keys.dropout, model, B, hyper["p_drop"], t)
-            logits, cache = nn.mlp_forward(params, xb, model, masks)
-            targets = nn.smooth_labels(
-                yb, K, hyper["smoothing"], spec.smoothing_convention
-            )
-            loss, delta = nn.LOSSES[spec.loss](logits, targets, w)
-            grads = nn.mlp_backward(params, cache, delta, model)
-            updates, opt_state = opt.update(grads, opt_state, params)
-            # sums over the batch's real rows: free running metrics for the epoch
-            correct = ((logits.argmax(-1) == yb) * w).sum()
-            seen = jnp.stack([loss * w.sum(), correct])
-            return (optax.apply_updates(params, updates), opt_state), seen
+        def axis_of(path, _):
+            return 1 if wide and path[-1] == jax.tree_util.DictKey("W1") else 0
+
+        def to_steps(tree):  # (S, Cg, D, H) -> (S, D, Cg, H) for W1-like leaves
+            axes = jax.tree_util.tree_map_with_path(axis_of, tree)
+            return jax.tree.map(lambda a, ax: jnp.moveaxis(a, 1, ax + 1), tree, axes)
+
+        def from_steps(tree):
+            axes = jax.tree_util.tree_map_with_path(axis_of, tree)
+            return jax.tree.map(lambda a, ax: jnp.moveaxis(a, ax + 1, 1), tree, axes)
 
         def train_epoch(state: State, e):
-            perm = jax.random.permutation(jax.random.fold_in(keys.order, e), N)
-            pad = n_steps * B - N
-            idx = jnp.concatenate([perm, jnp.zeros(pad, perm.dtype)])
-            w = (jnp.arange(n_steps * B) < N).astype(jnp.float32)
+            def order(key):  # (n_steps, B): this seed's shuffled pass, padded
+                perm = jax.random.permutation(jax.random.fold_in(key, e), N)
+                pad = jnp.zeros(n_steps * B - N, perm.dtype)
+                return jnp.concatenate([perm, pad]).reshape(n_steps, B)
+
+            idx = jax.vmap(order)(keys.order).transpose(1, 0, 2)  # (n_steps, S, B)
+            w = (jnp.arange(n_steps * B) < N).astype(jnp.float32).reshape(n_steps, B)
             t = (e - 1) * n_steps + jnp.arange(n_steps)
-            (params, opt_state), seen = jax.lax.scan(
-                step,
-                (state.params, state.opt_state),
-                (idx.reshape(n_steps, B), w.reshape(n_steps, B), t),
+            carry = to_steps((state.params, state.opt_state))
+            p_axes, o_axes = jax.tree_util.tree_map_with_path(axis_of, carry)
+            per_config = jax.vmap(
+                step_member,
+                in_axes=(p_axes, o_axes, 0, None, None, None, None, None, None),
+                out_axes=(p_axes, o_axes, 0),
             )
-            running = seen.sum(0) / N  # (2,): epoch means over every training row
-            # Checked once per epoch, not per step: a member that blew up keeps the
-            # parameters it had at the start of the epoch (its last finite ones).
-            finite = jnp.array(True)
-            for leaf in jax.tree.leaves(params):
-                finite &= jnp.isfinite(leaf).all()
-            ok = ~(state.diverged | state.stopped)
-            keep = ok & finite
-
-            def pick(new, old):
-                return jnp.where(keep, new, old)
-
-            return state._replace(
-                params=jax.tree.map(pick, params, state.params),
-                opt_state=jax.tree.map(pick, opt_state, state.opt_state),
-                diverged=state.diverged | (ok & ~finite),
-                last_epoch=jnp.where(keep, e, state.last_epoch),
-                running=state.running.at[e].set(jnp.where(keep, running, jnp.nan)),
+            per_member = jax.vmap(
+                per_config, in_axes=(0, 0, None, 0, None, None, 0, None, None)
             )
 
-        def record(state: State, e):
-            r = record_at[e]
-            values = _evaluate(state.params, model, eval_sets)  # (sets, 2)
-            state = state._replace(metrics=state.metrics.at[r].set(values))
-            if early is None:
-                return state
-            active = ~(state.diverged | state.stopped)
-            loss = values[monitor, 0]
-            better = active & (loss < state.best_loss - early.min_delta)
-            state = state._replace(
-                best_loss=jnp.where(better, loss, state.best_loss),
-                best_epoch=jnp.where(better, e, state.best_epoch),
-                best_params=jax.tree.map(
-                    lambda p, b: jnp.where(better, p, b),
-                    state.params,
-                    state.best_params,
-                ),
-            )
-            patience_out = active & (e - state.best_epoch >= early.patience)
-            return state._replace(stopped=state.stopped | patience_out)
+            def step(carry, inp):
+                params, opt_state = carry
+                idx_s, w, t = inp
+                params, opt_state, seen = per_member(
+                    params, opt_state, hyper, keys, x, y, idx_s, w, t
+                )
+                return (params, opt_state), seen  # seen: (S, Cg, 2)
 
-        def snapshot(state: State, e):
-            k = snap_at[e]
-            snaps = {n: s.at[k].set(state.params[n]) for n, s in state.snaps.items()}
-            return state._replace(snaps=snaps)
+            carry, seen = jax.lax.scan(step, carry, (idx, w, t))
+            params, opt_state = from_steps(carry)
+            running = seen.sum(0) / N  # (S, Cg, 2): epoch means over every row
+            trained = (params, opt_state, running)
+            return over_members(finish_epoch, 1)(state, trained, e)
 
         def epoch(state: State, i):
             e = e0 + i
             in_range = (e >= 1) & (e <= spec.epochs)
             state = jax.lax.cond(in_range, train_epoch, lambda s, e: s, state, e)
-            state = jax.lax.cond(record_at[e] >= 0, record, lambda s, e: s, state, e)
-            state = jax.lax.cond(snap_at[e] >= 0, snapshot, lambda s, e: s, state, e)
+            r, k = record_at[e], snap_at[e]
+            record = over_members(record_member, 3)
+            state = jax.lax.cond(
+                r >= 0, lambda s: record(s, e, r, eval_sets), lambda s: s, state
+            )
+            snapshot = over_members(snapshot_member, 1)
+            state = jax.lax.cond(k >= 0, lambda s: snapshot(s, k), lambda s: s, state)
             return state, None
 
         state, _ = jax.lax.scan(epoch, state, jnp.arange(spec.chunk))
@@ -206,9 +255,7 @@ def build_program(
     # Inner axis: configs (hyper varies; keys and data shared). Outer: seeds.
     init_c = jax.vmap(init_member, in_axes=(0, None, None))
     init_fn = jax.vmap(init_c, in_axes=(None, 0, None))
-    chunk_c = jax.vmap(chunk_member, in_axes=(0, 0, None) + (None,) * 6)
-    chunk_fn = jax.vmap(chunk_c, in_axes=(0, None, 0) + (None,) * 6)
-    return init_fn, chunk_fn
+    return init_fn, chunk_group
 
 
 # Measured on the 2-core machine: for small networks XLA's per-member cost is flat up
@@ -225,15 +272,16 @@ def group_shape(
 ) -> tuple[int, int, int]:
     """Return (groups, configs per group, devices used).
 
-    Small members go in groups of <= GROUP_MEMBERS; the groups are dealt evenly to
-    the devices (a config is never split, so at most n_configs devices are used).
+    Small members go in groups of <= GROUP_MEMBERS, dealt evenly to the devices (a
+    config is never split, so at most n_configs devices are used). Large members are
+    one group on one device: XLA already spreads their matmuls over the cores, and
+    splitting them across devices measured slower (784-128-10 x 10: 103 -> 117 us).
     """
-    d = max(1, min(n_devices, n_configs))
     if n_params >= GROUP_BELOW_PARAMS:
-        groups = d
-    else:
-        per_group = max(1, GROUP_MEMBERS // n_seeds)
-        groups = d * -(-n_configs // (per_group * d))
+        return 1, n_configs, 1
+    d = max(1, min(n_devices, n_configs))
+    per_group = max(1, GROUP_MEMBERS // n_seeds)
+    groups = d * -(-n_configs // (per_group * d))
     return groups, -(-n_configs // groups), d  # balanced: the least padding
 
 
