@@ -177,11 +177,39 @@ def test_bad_inputs_raise_before_compiling(data):
         ({"smoothing": -0.1}, r"smoothing must be in \[0, 1\)"),
         ({"l2_strength": []}, "l2_strength has no values"),
         ({"momentum": 0.9}, "unknown ensemble setting"),
+        ({"augment": 0.5}, "augment must be 0 or 1"),
+        ({"dropout_per_batch": [0, 2]}, "dropout_per_batch must be 0 or 1.*got 2"),
     ],
 )
 def test_bad_ensemble_settings_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Ensemble.grid(seeds=(0,), learning_rate=0.1, **kwargs)
+
+
+def test_per_batch_dropout_members_share_a_program_with_per_example_ones(data):
+    # one program: p=0, per-batch p=0.3, per-example p=0.3; each matches its own run
+    drop = dict(dropout_layers=(1, 2))
+    spec = TrainSpec(nn.MLPSpec((2, 8, 8, 2), **drop), epochs=6, batch_size=8)
+    ens = Ensemble((4,), {"learning_rate": 0.3, "p_drop": [0.0, 0.3, 0.3],
+                          "dropout_per_batch": [1, 1, 0]})  # fmt: skip
+    both = fit(data, ens, spec=spec)
+    batch_spec = TrainSpec(
+        nn.MLPSpec((2, 8, 8, 2), dropout_mode="per_batch", **drop), epochs=6,
+        batch_size=8,
+    )  # fmt: skip
+    alone_batch = fit(data, Ensemble((4,), {"learning_rate": 0.3, "p_drop": [0.3]}),
+                      spec=batch_spec)  # fmt: skip
+    alone_example = fit(
+        data, Ensemble((4,), {"learning_rate": 0.3, "p_drop": [0.3]}), spec=spec
+    )
+    for k in both.params:
+        np.testing.assert_allclose(
+            both.params[k][0, 1], alone_batch.params[k][0, 0], 1e-5, 1e-5
+        )
+        np.testing.assert_allclose(
+            both.params[k][0, 2], alone_example.params[k][0, 0], 1e-5, 1e-5
+        )
+    assert not np.allclose(both.params["W2"][0, 1], both.params["W2"][0, 2])
 
 
 def test_ensemble_grid_is_a_product_in_order():

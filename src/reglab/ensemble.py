@@ -25,6 +25,9 @@ DEFAULTS: dict[str, float] = {
     "p_drop": 0.0,
     "smoothing": 0.0,
     "augment": 0.0,  # 1.0 turns the trainer's augment_fn on for that member
+    # 1.0 gives the member the post's dropout (one mask per batch) in a program whose
+    # MLPSpec.dropout_mode is "per_example"; both kinds then train in one program
+    "dropout_per_batch": 0.0,
 }
 _OPTIMIZER_KEYS = ("learning_rate", "alpha", "tau", "l2_strength", "l1_strength")
 
@@ -73,8 +76,12 @@ class Ensemble:
                 raise ValueError(
                     f"{name} must be in [0, 1), got {bad} — use 0.0 to turn it off"
                 )
-        if not np.isin(full["augment"], (0.0, 1.0)).all():
-            raise ValueError("augment must be 0 or 1 (off/on) for every member")
+        for name in ("augment", "dropout_per_batch"):
+            if not np.isin(full[name], (0.0, 1.0)).all():
+                bad = float(full[name][~np.isin(full[name], (0.0, 1.0))][0])
+                raise ValueError(
+                    f"{name} must be 0 or 1 (off/on) for every member, got {bad}"
+                )
 
     @classmethod
     def grid(

@@ -118,6 +118,11 @@ def build_program(
         masks = None
         if model.dropout_layers:
             masks = nn.dropout_masks(keys.dropout, model, B, hyper["p_drop"], t)
+            if model.dropout_mode == "per_example":
+                # row 0 of a per-example draw is exactly the per-batch draw (the hash
+                # is indexed by flat position), so such members get the post's masks
+                per_batch = hyper["dropout_per_batch"] > 0
+                masks = {l: jnp.where(per_batch, m[:1], m) for l, m in masks.items()}
         logits, cache = nn.mlp_forward(params, xb, model, masks)
         targets = nn.smooth_labels(yb, K, hyper["smoothing"], spec.smoothing_convention)
         loss, delta = nn.LOSSES[spec.loss](logits, targets, w)

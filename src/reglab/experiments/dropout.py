@@ -2,7 +2,8 @@
 
 One program trains the no-dropout and the dropout (p_drop at every hidden layer)
 networks with the post's per-batch mask (one mask per minibatch, as its DropoutLayer
-draws); a second program trains the per-example variant. Final models are evaluated by
+draws) and, beside them, the per-example variant (the ensemble setting
+``dropout_per_batch`` picks the kind per member). Final models are evaluated by
 ``predict`` (dropout off); three Monte-Carlo instantiations keep dropout on.
 Roughness is measured on the P(class 1) grid: the length of the P = 0.5 boundary and
 the mean gradient magnitude of P (total variation per unit area).
@@ -52,7 +53,7 @@ class Config:
     epochs: int = 10_000
     batch_size: int = 32
     p_drop: float = 0.4  # at every hidden layer, after the activation
-    per_example: bool = True  # also train the per-example-mask variant (2nd program)
+    per_example: bool = True  # also train the per-example-mask variant (3rd member)
     n_mc: int = 3  # Monte-Carlo instantiations shown in figure 6
     mc_seed: int = 0  # key of the Monte-Carlo masks
     record_every: int = 500  # train-set metrics only
@@ -104,7 +105,7 @@ def _model(cfg: Config, mode: str) -> nn.MLPSpec:
 
 
 def run(cfg: Config, *, progress: Progress | None = None) -> Result:
-    """Train without/with dropout (per-batch, then per-example masks); evaluate."""
+    """Train without/with dropout (per-batch and per-example masks); evaluate."""
     data = make_moons(
         cfg.n_train, noise=cfg.noise, flip_fraction=0.0, seed=cfg.data_seed
     )
@@ -113,14 +114,15 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     R = cfg.grid_resolution
     optimizer = OptimizerSpec("adam", beta1=cfg.beta1, beta2=cfg.beta2)
     schedule = {"learning_rate": cfg.learning_rate, "alpha": cfg.alpha, "tau": cfg.tau}
-    # columns: p_drop = 0 (masks of ones: the plain network) and p_drop
-    calls = [
-        ("per_batch", Ensemble(cfg.seeds, {"p_drop": [0.0, cfg.p_drop], **schedule}))
-    ]
-    if cfg.per_example:  # p_drop = 0 is the same network in either mode
-        calls.append(
-            ("per_example", Ensemble(cfg.seeds, {"p_drop": [cfg.p_drop], **schedule}))
-        )
+    # One program. Columns: p_drop = 0 (masks of ones: the plain network), p_drop
+    # with the post's per-batch masks and, unless turned off, p_drop with
+    # per-example masks (p_drop = 0 is the same network in either mode).
+    p_drop, per_batch = [0.0, cfg.p_drop], [1.0, 1.0]
+    if cfg.per_example:
+        p_drop, per_batch = p_drop + [cfg.p_drop], per_batch + [0.0]
+    ensemble = Ensemble(
+        cfg.seeds, {"p_drop": p_drop, "dropout_per_batch": per_batch, **schedule}
+    )
     arrays: dict[str, np.ndarray] = {
         "x_train": data.x,
         "y_train": data.y,
@@ -128,36 +130,39 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         "grid_y": gy,
         "seeds": np.array(cfg.seeds),
     }
-    tally = Tally(progress, len(calls))
-    params_batch = None
-    for i, (mode, ensemble) in enumerate(calls):
-        spec = TrainSpec(
-            _model(cfg, mode), optimizer, epochs=cfg.epochs, batch_size=cfg.batch_size
+    tally = Tally(progress, 1)
+    spec = TrainSpec(
+        _model(cfg, "per_example"), optimizer, epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+    )  # fmt: skip
+    res = tally.add(
+        train(
+            spec,
+            ensemble,
+            data.x,
+            data.y,
+            eval_sets={"train": (data.x, data.y)},
+            record=cfg.record_every,
+            progress=tally.progress(0),
         )
-
-        res = tally.add(
-            train(
-                spec,
-                ensemble,
-                data.x,
-                data.y,
-                eval_sets={"train": (data.x, data.y)},
-                record=cfg.record_every,
-                progress=tally.progress(i),
-            )
-        )
-        grid_logits = predict(spec.model, res.params, points)  # (S, C, R*R, 2)
-        prob = prob_class1(grid_logits).reshape(grid_logits.shape[:2] + (R, R))
-        test_pred = predict(spec.model, res.params, test.x).argmax(-1)  # (S, C, n)
-        train_pred = predict(spec.model, res.params, data.x).argmax(-1)
-        suffix = "" if mode == "per_batch" else "_per_example"
-        arrays[f"prob{suffix}"] = prob.astype(np.float32)  # (S, C, R, R)
-        arrays[f"test_acc{suffix}"] = (test_pred == test.y).mean(-1)  # (S, C)
-        arrays[f"train_acc{suffix}"] = (train_pred == data.y).mean(-1)
-        arrays[f"train_loss_curve{suffix}"] = res.history["train"]["loss"]
-        arrays["record_epochs"] = res.record_epochs
-        if mode == "per_batch":
-            params_batch, spec_batch = res.params, spec.model
+    )
+    arrays["record_epochs"] = res.record_epochs
+    # inference has no masks: the per-example spec predicts for every column
+    grid_logits = predict(spec.model, res.params, points)  # (S, C, R*R, 2)
+    prob = prob_class1(grid_logits).reshape(grid_logits.shape[:2] + (R, R))
+    test_pred = predict(spec.model, res.params, test.x).argmax(-1)  # (S, C, n)
+    train_pred = predict(spec.model, res.params, data.x).argmax(-1)
+    loss_curve = res.history["train"]["loss"]
+    columns = {"": slice(0, 2), "_per_example": slice(2, 3)}
+    for suffix, cols in columns.items():
+        if suffix and not cfg.per_example:
+            continue
+        arrays[f"prob{suffix}"] = prob[:, cols].astype(np.float32)  # (S, C, R, R)
+        arrays[f"test_acc{suffix}"] = (test_pred[:, cols] == test.y).mean(-1)
+        arrays[f"train_acc{suffix}"] = (train_pred[:, cols] == data.y).mean(-1)
+        arrays[f"train_loss_curve{suffix}"] = loss_curve[:, cols]
+    params_batch = {k: v[:, :2] for k, v in res.params.items()}
+    spec_batch = _model(cfg, "per_batch")
     arrays["p_drop"] = np.array([0.0, cfg.p_drop], np.float32)
 
     # Monte-Carlo dropout on the post's (per-batch) model: one mask per instantiation
