@@ -1,6 +1,6 @@
 """Time `reglab reproduce` from a cold start: per experiment, total, peak memory.
 
-    python benchmarks/reproduce.py [--quick] [--seeds 3] [--only NAMES] [--warm]
+    python benchmarks/reproduce.py [--quick] [--seeds 3] [--only NAMES | --all] [--warm]
 
 Each run is a fresh process with a fresh output directory. By default the compilation
 cache starts empty (a first run after install); --warm first fills a cache with an
@@ -28,7 +28,7 @@ def run_once(seeds: int, quick: bool, only: str | None, cache: Path | None) -> d
         cmd = [sys.executable, "-m", "reglab.cli", "reproduce", "--no-progress"]
         cmd += ["--out", str(out), "--seeds", str(seeds), "--force"]
         cmd += ["--quick"] if quick else []
-        cmd += ["--only", only] if only else []
+        cmd += (["--all"] if only == "all" else ["--only", only]) if only else []
         env = {**os.environ, "REGLAB_CACHE": str(cache)}
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         start = time.perf_counter()
@@ -66,9 +66,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--only")
+    parser.add_argument("--only", help="experiments (default: the post's five)")
+    parser.add_argument("--all", action="store_true", help="with those beyond it")
     parser.add_argument("--warm", action="store_true", help="time with a warm cache")
     args = parser.parse_args()
+    if args.all:
+        args.only = "all"
     with tempfile.TemporaryDirectory() as shared:
         cache = Path(shared) if args.warm else None
         if args.warm:  # fill the cache for both seed counts, untimed
@@ -78,7 +81,9 @@ def main() -> None:
         one = run_once(1, args.quick, args.only, cache) if args.seeds > 1 else None
     label = "warm" if args.warm else "cold (empty)"
     quick = " --quick" if args.quick else ""
-    show(f"reglab reproduce{quick} --seeds {args.seeds}, {label} compile cache", many)
+    which = {None: "", "all": " --all"}.get(args.only, f" --only {args.only}")
+    show(f"reglab reproduce{quick}{which} --seeds {args.seeds}, {label} compile cache",
+         many)  # fmt: skip
     if one is not None:
         show("same, --seeds 1", one)
         print(

@@ -34,18 +34,29 @@ def test_unwritable_output_directory_fails_before_training(tmp_path):
         cli.main(["reproduce", "--out", str(blocker / "sub")])
 
 
+def test_default_runs_the_posts_figures_and_all_adds_the_rest():
+    assert cli._parse_names(None) == list(experiments.POST)
+    assert cli._parse_names(None, everything=True) == list(experiments.NAMES)
+    assert cli._parse_names("adamw") == ["adamw"]
+    with pytest.raises(SystemExit):  # argparse: not both
+        cli.main(["reproduce", "--all", "--only", "adamw"])
+
+
 def test_list_names_every_experiment(capsys):
     cli.main(["list"])
     out = capsys.readouterr().out
-    for name in experiments.NAMES:
-        assert out.count(f"{name}:") == 1
+    for name in experiments.POST:
+        assert out.count(f"\n{name}:") + out.startswith(f"{name}:") == 1
+    for name in experiments.BEYOND:
+        assert out.count(f"{name} (beyond the post: --all):") == 1
 
 
 @pytest.fixture(scope="session")
 def quick_report(tmp_path_factory):
-    """Run `reglab reproduce --quick` once for the whole session."""
+    """Run `reglab reproduce --quick --all` once for the whole session."""
     out = tmp_path_factory.mktemp("report")
-    assert cli.main(["reproduce", "--quick", "--no-progress", "--out", str(out)]) == 0
+    args = ["reproduce", "--quick", "--all", "--no-progress", "--out", str(out)]
+    assert cli.main(args) == 0
     return out
 
 
@@ -61,7 +72,7 @@ def test_quick_reproduce_writes_every_artifact(quick_report, capsys):
     assert (out / "metrics.csv").read_text().startswith("experiment,claim")
     # A second run with the same settings re-renders without training.
     before = (out / "weight_decay" / "result.npz").stat().st_mtime_ns
-    cli.main(["reproduce", "--quick", "--no-progress", "--out", str(out)])
+    cli.main(["reproduce", "--quick", "--all", "--no-progress", "--out", str(out)])
     assert (out / "weight_decay" / "result.npz").stat().st_mtime_ns == before
     assert "report:" in capsys.readouterr().out
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from reglab import experiments
 
 
-def _parse_names(only: str | None) -> list[str]:
+def _parse_names(only: str | None, everything: bool = False) -> list[str]:
     if not only:
-        return list(experiments.NAMES)
+        return list(experiments.NAMES if everything else experiments.POST)
     names = [n.strip().replace("-", "_") for n in only.split(",") if n.strip()]
     for n in names:
         if n not in experiments.NAMES:
@@ -64,7 +64,7 @@ def reproduce(args: argparse.Namespace) -> int:
     from reglab.reproduce import configure_xla
 
     configure_xla()  # before any JAX computation creates the backend
-    names = _parse_names(args.only)
+    names = _parse_names(args.only, args.all)
     if args.seeds < 1:
         raise SystemExit(
             f"reglab: --seeds must be >= 1, got {args.seeds}; use 1 for the post's runs"
@@ -237,7 +237,8 @@ def list_experiments(args: argparse.Namespace) -> int:
         fields = ", ".join(
             f"{f.name}={getattr(cfg, f.name)!r}" for f in dataclasses.fields(cfg)
         )
-        print(f"{name}: {fields}")
+        where = "" if name in experiments.POST else " (beyond the post: --all)"
+        print(f"{name}{where}: {fields}")
     return 0
 
 
@@ -246,7 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="reglab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("reproduce", help="regenerate every figure of the post")
-    rep.add_argument("--only", help="comma-separated experiment names")
+    which = rep.add_mutually_exclusive_group()
+    which.add_argument("--only", help="comma-separated experiment names")
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="the post's experiments and those beyond it: "
+        + ", ".join(experiments.BEYOND),
+    )
     rep.add_argument("--quick", action="store_true", help="cut epochs: a smoke run")
     rep.add_argument("--out", default="reglab-out", help="output directory")
     rep.add_argument("--seeds", type=int, default=1, help="seeds per experiment")
