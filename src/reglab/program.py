@@ -340,12 +340,25 @@ def place(args, devices):
     split = NamedSharding(mesh, PartitionSpec("groups"))
     copy = NamedSharding(mesh, PartitionSpec())
     state, hyper, *rest = args
-    # also after every chunk: XLA hands empty leaves back replicated
     return (
         jax.device_put(state, split),
         jax.device_put(hyper, split),
         *jax.device_put(rest, copy),
     )
+
+
+def replace_state(state, devices):
+    """Return the state a chunk handed back, split again where it is not.
+
+    XLA hands empty leaves back replicated; the rest already sit where they go, and
+    moving only the few that don't keeps the host's work between chunks small.
+    """
+    split = NamedSharding(_mesh(devices), PartitionSpec("groups"))
+
+    def fix(leaf):
+        return leaf if leaf.sharding == split else jax.device_put(leaf, split)
+
+    return jax.tree.map(fix, state)
 
 
 PROGRAMS: dict[Any, Any] = {}

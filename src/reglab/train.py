@@ -269,9 +269,12 @@ def train(
     failures: list[str] = []
     reported = np.zeros(ensemble.shape, bool)
     start = time.perf_counter()
+    state, hyper, keys, _, x, y, sets, record_at, snap_at = args
     for c in range(n_chunks):
-        args = (state, hyper, keys, jnp.int32(c * L), x, y, sets, record_at, snap_at)
-        state = run_chunk(*(program.place(args, devs) if d > 1 else args))
+        if d > 1:
+            state = program.replace_state(state, devs)
+        state = run_chunk(state, hyper, keys, jnp.int32(c * L), x, y, sets, record_at,
+                          snap_at)  # fmt: skip
         diverged = members(state.diverged)
         for s, cfg in zip(*np.nonzero(diverged & ~reported), strict=True):
             failures.append(
