@@ -97,6 +97,25 @@ def test_adamw_matches_optax_adamw(getkey):
     close(got, p)
 
 
+@pytest.mark.parametrize("decoupled", [0.0, 1.0])
+def test_mixed_chain_member_follows_its_own_penalty(decoupled, getkey):
+    # a coupled chain with Hyper.decoupled set: 0 -> Adam + L2/L1, 1 -> AdamW
+    params = make_params(getkey())
+    strengths = dict(l2_strength=0.05, l1_strength=0.01)
+    mixed = optim.Hyper(LR, ALPHA, TAU, **strengths, decoupled=jnp.float32(decoupled))
+    got = run(optim.OptimizerSpec("adam", penalty="coupled"), mixed, params, 6)
+    penalty = "decoupled" if decoupled else "coupled"
+    ref = run(optim.OptimizerSpec("adam", penalty=penalty),
+              optim.Hyper(LR, ALPHA, TAU, **strengths), params, 6)  # fmt: skip
+    close(got, ref)
+
+
+def test_decoupled_members_need_a_coupled_chain(getkey):
+    spec = optim.OptimizerSpec("adam", penalty="proximal")
+    with pytest.raises(ValueError, match="per-member decoupled penalties need"):
+        optim.build_optimizer(spec, optim.Hyper(LR, ALPHA, TAU, decoupled=1.0), {})
+
+
 @pytest.mark.parametrize("scaling", optim.DECAY_SCALINGS)
 @pytest.mark.parametrize("coupled", [True, False])
 def test_adam_with_l2_matches_hand_written_formula(scaling, coupled, getkey):

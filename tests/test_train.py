@@ -212,6 +212,29 @@ def test_per_batch_dropout_members_share_a_program_with_per_example_ones(data):
     assert not np.allclose(both.params["W2"][0, 1], both.params["W2"][0, 2])
 
 
+def test_adam_l2_and_adamw_members_share_a_program(data):
+    adam = optim.OptimizerSpec("adam", penalty="coupled")
+    spec = TrainSpec(MODEL, adam, epochs=6, batch_size=8)
+    ens = Ensemble((1,), {"learning_rate": 0.01, "l2_strength": [0.05, 0.05],
+                          "decoupled": [0, 1]})  # fmt: skip
+    both = fit(data, ens, spec=spec)
+    for c, penalty in enumerate(("coupled", "decoupled")):
+        alone_spec = TrainSpec(
+            MODEL, optim.OptimizerSpec("adam", penalty=penalty), epochs=6,
+            batch_size=8,
+        )  # fmt: skip
+        one = Ensemble((1,), {"learning_rate": 0.01, "l2_strength": [0.05]})
+        alone = fit(data, one, spec=alone_spec)
+        for k in both.params:
+            np.testing.assert_allclose(
+                both.params[k][0, c], alone.params[k][0, 0], 1e-5, 1e-5
+            )
+    assert not np.allclose(both.params["W1"][0, 0], both.params["W1"][0, 1])
+    proximal = TrainSpec(MODEL, optim.OptimizerSpec("sgd", penalty="proximal"), 6, 8)
+    with pytest.raises(ValueError, match="decoupled=1 need OptimizerSpec"):
+        fit(data, ens, spec=proximal)
+
+
 def test_ensemble_grid_is_a_product_in_order():
     ens = Ensemble.grid(seeds=(0, 1), learning_rate=[0.1, 0.2], l2_strength=[0, 1, 2])
     assert ens.shape == (2, 6)

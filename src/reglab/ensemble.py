@@ -28,6 +28,9 @@ DEFAULTS: dict[str, float] = {
     # 1.0 gives the member the post's dropout (one mask per batch) in a program whose
     # MLPSpec.dropout_mode is "per_example"; both kinds then train in one program
     "dropout_per_batch": 0.0,
+    # 1.0 makes the member's L2/L1 decay decoupled (AdamW) in a program whose
+    # OptimizerSpec.penalty is "coupled"; both kinds then train in one program
+    "decoupled": 0.0,
 }
 _OPTIMIZER_KEYS = ("learning_rate", "alpha", "tau", "l2_strength", "l1_strength")
 
@@ -76,7 +79,7 @@ class Ensemble:
                 raise ValueError(
                     f"{name} must be in [0, 1), got {bad} — use 0.0 to turn it off"
                 )
-        for name in ("augment", "dropout_per_batch"):
+        for name in ("augment", "dropout_per_batch", "decoupled"):
             if not np.isin(full[name], (0.0, 1.0)).all():
                 bad = float(full[name][~np.isin(full[name], (0.0, 1.0))][0])
                 raise ValueError(

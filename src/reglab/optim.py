@@ -17,6 +17,10 @@ multiplier ``lr_t / lr_0`` (Loshchilov & Hutter's AdamW), chosen by ``decay_scal
 
 Which parameters are penalized is a mask built from parameter names (``W*`` weights,
 ``b*`` biases); the post penalizes biases too, so that is the default.
+
+A coupled chain can also hold decoupled members: with ``Hyper.decoupled`` set (1 for
+AdamW-style members, 0 for the others), each member's strengths go to the coupled or
+the decoupled transformations, so Adam + L2 and AdamW train in one program.
 """
 
 from __future__ import annotations
@@ -212,6 +216,9 @@ class Hyper(NamedTuple):
     tau: Array | float
     l2_strength: Array | float = 0.0
     l1_strength: Array | float = 0.0
+    # None: every member follows spec.penalty. With a coupled spec, 1 makes a member's
+    # penalty decoupled instead (AdamW beside Adam + L2 in one program), 0 keeps it.
+    decoupled: Array | float | None = None
 
 
 def penalty_mask(params: Mapping[str, Array], penalize_biases: bool) -> dict[str, bool]:
@@ -239,20 +246,28 @@ def build_optimizer(
     def step_size(count: Array) -> Array:
         return _decay_step(schedule, count, spec.decay_scaling, hyper.learning_rate)
 
+    mixed = spec.penalty == "coupled" and hyper.decoupled is not None
+    if hyper.decoupled is not None and spec.penalty != "coupled":
+        raise ValueError(
+            f"per-member decoupled penalties need penalty='coupled', got"
+            f" {spec.penalty!r} — use penalty='coupled' and decoupled=1 per member"
+        )
+    coupled_share = 1.0 - hyper.decoupled if mixed else 1.0  # 0 or 1 per member
+    decoupled_share = hyper.decoupled if mixed else 1.0
     parts = []
     if spec.penalty == "coupled":
         parts += [
-            add_l2_gradient(hyper.l2_strength, mask),
-            add_l1_gradient(hyper.l1_strength, mask),
+            add_l2_gradient(hyper.l2_strength * coupled_share, mask),
+            add_l1_gradient(hyper.l1_strength * coupled_share, mask),
         ]
     if spec.name == "adam":
         parts.append(optax.scale_by_adam(spec.beta1, spec.beta2, spec.eps))
     # theta <- theta - lr_t * (preconditioned) g
     parts.append(optax.scale_by_schedule(lambda count: -schedule(count)))
-    if spec.penalty == "decoupled":
+    if spec.penalty == "decoupled" or mixed:
         parts += [
-            decoupled_l2(hyper.l2_strength, step_size, mask),
-            decoupled_l1(hyper.l1_strength, step_size, mask),
+            decoupled_l2(hyper.l2_strength * decoupled_share, step_size, mask),
+            decoupled_l1(hyper.l1_strength * decoupled_share, step_size, mask),
         ]
     elif spec.penalty == "proximal":
         parts += [

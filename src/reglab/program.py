@@ -60,10 +60,11 @@ def member_keys(seed: int) -> Keys:
     return Keys(*jax.random.split(jax.random.PRNGKey(seed), 4))
 
 
-def _hyper(h: Mapping[str, Array]) -> Hyper:
+def _hyper(h: Mapping[str, Array], mixed: bool) -> Hyper:
     return Hyper(
-        h["learning_rate"], h["alpha"], h["tau"], h["l2_strength"], h["l1_strength"]
-    )
+        h["learning_rate"], h["alpha"], h["tau"], h["l2_strength"], h["l1_strength"],
+        h["decoupled"] if mixed else None,
+    )  # fmt: skip
 
 
 def _evaluate(params, spec: nn.MLPSpec, eval_sets) -> Array:
@@ -84,15 +85,19 @@ def build_program(
     early: EarlyStopping | None,
     monitor: int,
     mask: dict[str, bool],
+    mixed: bool = False,
 ):
-    """Return (init_fn, chunk_fn), both already vmapped over (seeds, configs)."""
+    """Return (init_fn, chunk_fn), both already vmapped over (seeds, configs).
+
+    mixed: some members have decoupled penalties in a coupled chain (optim.Hyper).
+    """
     model, B = spec.model, spec.batch_size
     K = model.n_classes
 
     def init_member(hyper, keys, shapes):
         n_records, snap_shapes = shapes
         params = nn.init_mlp(keys.init, model)
-        opt = build_optimizer(spec.optimizer, _hyper(hyper), mask)
+        opt = build_optimizer(spec.optimizer, _hyper(hyper, mixed), mask)
         false, zero = jnp.zeros((), bool), jnp.zeros((), jnp.int32)
         return State(
             params=params,
@@ -110,7 +115,7 @@ def build_program(
 
     def step_member(params, opt_state, hyper, keys, x, y, idx, w, t):
         """One minibatch update of one member; returns its running-metric sums."""
-        opt = build_optimizer(spec.optimizer, _hyper(hyper), mask)
+        opt = build_optimizer(spec.optimizer, _hyper(hyper, mixed), mask)
         xb, yb = x[idx], y[idx]  # (B, D), (B,): shared by the seed's members
         if augment_fn is not None:
             shifted = augment_fn(jax.random.fold_in(keys.augment, t), xb)

@@ -230,8 +230,15 @@ def train(
     # Shapes only: eval_shape traces init_mlp without running or compiling it.
     probe = jax.eval_shape(partial(nn.init_mlp, spec=model), jax.random.PRNGKey(0))
     mask = penalty_mask(probe, spec.optimizer.penalize_biases)
+    mixed = bool((ensemble.values["decoupled"] > 0).any())
+    if mixed and spec.optimizer.penalty != "coupled":
+        raise ValueError(
+            f"members with decoupled=1 need OptimizerSpec(penalty='coupled'), got"
+            f" {spec.optimizer.penalty!r} — 'coupled' with decoupled per member mixes"
+            " both; without the setting every member is decoupled already"
+        )
     init_fn, chunk_fn = program.grouped(
-        *program.build_program(spec, augment_fn, early_stopping, monitor, mask)
+        *program.build_program(spec, augment_fn, early_stopping, monitor, mask, mixed)
     )
     S, C = ensemble.shape
     n_params = sum(math.prod(p.shape) for p in probe.values())
@@ -250,7 +257,7 @@ def train(
     snap_shapes = {n: (len(snaps_at),) + probe[n].shape for n in snapshot_params}
     shapes = ((len(records), len(sets), 2), tuple(snap_shapes.items()))
     seeds = jnp.asarray(ensemble.seeds, jnp.uint32)
-    static = (spec, augment_fn, early_stopping, monitor, tuple(mask.items()))
+    static = (spec, augment_fn, early_stopping, monitor, tuple(mask.items()), mixed)
 
     def start_state(hyper, seeds):
         keys = jax.vmap(program.member_keys)(seeds)

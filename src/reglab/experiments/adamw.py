@@ -4,8 +4,9 @@ The post argues in words (section 2.1) that an L2 gradient passed through Adam's
 per-parameter scaling regularizes each direction by a different effective strength,
 and that decoupling fixes it. Loshchilov & Hutter measured the consequence: the good
 region of (learning rate, strength) is diagonal for Adam+L2 (the best strength moves
-with the learning rate) and roughly separable for AdamW. Here each grid is one
-vmapped program; cells hold clean test accuracy.
+with the learning rate) and roughly separable for AdamW. Here both grids of a dataset
+are one vmapped program (the ensemble setting ``decoupled`` makes a member AdamW);
+cells hold clean test accuracy.
 """
 
 from __future__ import annotations
@@ -64,36 +65,47 @@ class Config:
         return replace(self, moons_epochs=30, mnist_epochs=2)
 
 
-def _grid(cfg: Config, penalty: str, data, epochs: int, widths, progress) -> dict:
+def _grids(cfg: Config, data, epochs: int, widths, progress) -> dict[str, dict]:
+    """Train both grids (Adam + L2, AdamW) as one program; return each by penalty."""
     x, y, xt, yt = data
-    strengths = cfg.l2_strengths if penalty == "coupled" else cfg.decay_strengths
+    L = len(cfg.learning_rates)
+    columns: dict[str, list[float]] = {"learning_rate": [], "l2_strength": []}
+    columns["decoupled"] = []
+    for penalty in PENALTIES:  # lr-major blocks: the coupled grid, then the decoupled
+        strengths = cfg.l2_strengths if penalty == "coupled" else cfg.decay_strengths
+        for lr in cfg.learning_rates:
+            columns["learning_rate"] += [lr] * len(strengths)
+            columns["l2_strength"] += list(strengths)
+            columns["decoupled"] += [float(penalty == "decoupled")] * len(strengths)
     spec = TrainSpec(
         nn.MLPSpec(widths),
-        optim.OptimizerSpec("adam", penalty=penalty),
+        optim.OptimizerSpec("adam", penalty="coupled"),  # decoupled=1: AdamW members
         epochs=epochs,
         batch_size=cfg.batch_size,
     )
-    ens = Ensemble.grid(
-        seeds=cfg.seeds,
-        learning_rate=list(cfg.learning_rates),
-        l2_strength=list(strengths),
-        alpha=cfg.alpha,
-        tau=cfg.tau,
-    )
+    ens = Ensemble(cfg.seeds, {**columns, "alpha": cfg.alpha, "tau": cfg.tau})
     r = train(spec, ens, x, y, record=[0, epochs], progress=progress)
     logits = predict(spec.model, r.params, xt)  # (S, C, n, K)
     acc = (logits.argmax(-1) == yt).mean(-1)  # (S, C)
-    shape = (len(cfg.seeds), len(cfg.learning_rates), len(strengths))
-    nu = _second_moment(r.opt_state)["W2"].reshape(shape + (-1,))
-    return {
-        "acc": acc.reshape(shape),
-        "nu_W2": nu,
-        "W2": r.params["W2"].reshape(shape + (-1,)),
+    nu = _second_moment(r.opt_state)["W2"]
+    grids, start = {}, 0
+    for penalty in PENALTIES:
+        n = len(cfg.l2_strengths if penalty == "coupled" else cfg.decay_strengths)
+        cols = slice(start, start + L * n)
+        start += L * n
+        shape = (len(cfg.seeds), L, n)
+        grids[penalty] = {
+            "acc": acc[:, cols].reshape(shape),
+            "nu_W2": nu[:, cols].reshape(shape + (-1,)),
+            "W2": r.params["W2"][:, cols].reshape(shape + (-1,)),
+        }
+    grids["run"] = {
         "compile_s": r.compile_seconds,
         "run_s": r.run_seconds,
         "failures": r.failures,
         "steps": epochs * -(-len(x) // cfg.batch_size),
     }
+    return grids
 
 
 def _second_moment(opt_state) -> dict[str, np.ndarray]:
@@ -117,16 +129,17 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         datasets["mnist"] = ((x, y, xt, yt), cfg.mnist_epochs)
     arrays, timings, notes = {}, {"compile_s": 0.0, "run_s": 0.0}, []
     for dname, (data, epochs) in datasets.items():
-        for penalty in PENALTIES:
-            g = _grid(cfg, penalty, data, epochs, widths[dname], progress)
+        grids = _grids(cfg, data, epochs, widths[dname], progress)
+        run_info = grids.pop("run")
+        for penalty, g in grids.items():
             arrays[f"{dname}_{penalty}_acc"] = g["acc"]
             if dname == "moons":
                 arrays[f"{penalty}_nu_W2"] = g["nu_W2"]
                 arrays[f"{penalty}_W2"] = g["W2"]
-                arrays[f"{penalty}_steps"] = np.array(g["steps"])
-            timings["compile_s"] += g["compile_s"]
-            timings["run_s"] += g["run_s"]
-            notes += g["failures"]
+                arrays[f"{penalty}_steps"] = np.array(run_info["steps"])
+        timings["compile_s"] += run_info["compile_s"]
+        timings["run_s"] += run_info["run_s"]
+        notes += run_info["failures"]
     return Result(NAME, config_dict(cfg), arrays, timings, notes)
 
 
