@@ -272,7 +272,10 @@ def test_group_shape_keeps_groups_small_and_padding_least():
     assert program.group_shape(3, 18) == (6, 3, 1)
     assert program.group_shape(20, 3) == (3, 1, 1)
     assert program.group_shape(1, 1) == (1, 1, 1)
-    assert program.group_shape(1, 18, n_params=101_770) == (1, 18, 1)  # 784-128-10
+    # 784-128-10: groups of at most ten (GROUP_PARAMS), on one device
+    assert program.group_shape(1, 10, n_params=101_770) == (1, 10, 1)
+    assert program.group_shape(1, 36, n_params=101_770) == (4, 9, 1)
+    assert program.group_shape(2, 36, n_params=101_770) == (8, 5, 1)
 
 
 def test_group_shape_deals_groups_evenly_to_devices():

@@ -271,10 +271,13 @@ def build_program(
 # Measured on the 2-core machine: for small networks XLA's per-member cost is flat up
 # to about this many members side by side in one vmap, then grows (2-64-64-2: 14 us
 # at 9, 17.5 at 18), so wider ensembles of small networks run as a sequential
-# lax.map over groups. Large networks gain from wide matmuls (784-128-10 with 10
-# members: 130 us as one group, 153 as two) and are not grouped.
+# lax.map over groups. Large networks gain from wide matmuls up to a point (784-128-10
+# with 10 members: 130 us as one group, 153 as two) but not past the caches: with
+# Adam, 36 members as one group cost 222 us each, as four groups of 9 183 us; so their
+# groups hold at most GROUP_PARAMS parameters.
 GROUP_MEMBERS = 9
 GROUP_BELOW_PARAMS = 32_768
+GROUP_PARAMS = 1_100_000  # ten 784-128-10 members
 
 
 def group_shape(
@@ -283,12 +286,14 @@ def group_shape(
     """Return (groups, configs per group, devices used).
 
     Small members go in groups of <= GROUP_MEMBERS, dealt evenly to the devices (a
-    config is never split, so at most n_configs devices are used). Large members are
-    one group on one device: XLA already spreads their matmuls over the cores, and
-    splitting them across devices measured slower (784-128-10 x 10: 103 -> 117 us).
+    config is never split, so at most n_configs devices are used). Large members run
+    on one device: XLA already spreads their matmuls over the cores, and splitting
+    them across devices measured slower (784-128-10 x 10: 103 -> 117 us).
     """
     if n_params >= GROUP_BELOW_PARAMS:
-        return 1, n_configs, 1
+        per_group = max(1, GROUP_PARAMS // (n_params * n_seeds))
+        groups = -(-n_configs // per_group)
+        return groups, -(-n_configs // groups), 1
     d = max(1, min(n_devices, n_configs))
     per_group = max(1, GROUP_MEMBERS // n_seeds)
     groups = d * -(-n_configs // (per_group * d))
