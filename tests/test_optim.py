@@ -97,15 +97,16 @@ def test_adamw_matches_optax_adamw(getkey):
     close(got, p)
 
 
-@pytest.mark.parametrize("decoupled", [0.0, 1.0])
-def test_mixed_chain_member_follows_its_own_penalty(decoupled, getkey):
-    # a coupled chain with Hyper.decoupled set: 0 -> Adam + L2/L1, 1 -> AdamW
+@pytest.mark.parametrize("name", optim.OPTIMIZERS)
+@pytest.mark.parametrize("kind", optim.PENALTIES)
+def test_mixed_chain_member_follows_its_own_penalty(kind, name, getkey):
+    # a coupled chain with both per-member flags set: each member follows its kind
     params = make_params(getkey())
     strengths = dict(l2_strength=0.05, l1_strength=0.01)
-    mixed = optim.Hyper(LR, ALPHA, TAU, **strengths, decoupled=jnp.float32(decoupled))
-    got = run(optim.OptimizerSpec("adam", penalty="coupled"), mixed, params, 6)
-    penalty = "decoupled" if decoupled else "coupled"
-    ref = run(optim.OptimizerSpec("adam", penalty=penalty),
+    flags = {k: jnp.float32(kind == k) for k in ("decoupled", "proximal")}
+    mixed = optim.Hyper(LR, ALPHA, TAU, **strengths, **flags)
+    got = run(optim.OptimizerSpec(name, penalty="coupled"), mixed, params, 6)
+    ref = run(optim.OptimizerSpec(name, penalty=kind),
               optim.Hyper(LR, ALPHA, TAU, **strengths), params, 6)  # fmt: skip
     close(got, ref)
 

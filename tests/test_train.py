@@ -179,6 +179,7 @@ def test_bad_inputs_raise_before_compiling(data):
         ({"momentum": 0.9}, "unknown ensemble setting"),
         ({"augment": 0.5}, "augment must be 0 or 1"),
         ({"dropout_per_batch": [0, 2]}, "dropout_per_batch must be 0 or 1.*got 2"),
+        ({"decoupled": 1, "proximal": 1}, "both decoupled=1 and proximal=1"),
     ],
 )
 def test_bad_ensemble_settings_raise(kwargs, match):
@@ -212,18 +213,19 @@ def test_per_batch_dropout_members_share_a_program_with_per_example_ones(data):
     assert not np.allclose(both.params["W2"][0, 1], both.params["W2"][0, 2])
 
 
-def test_adam_l2_and_adamw_members_share_a_program(data):
+def test_coupled_decoupled_and_proximal_members_share_a_program(data):
     adam = optim.OptimizerSpec("adam", penalty="coupled")
     spec = TrainSpec(MODEL, adam, epochs=6, batch_size=8)
-    ens = Ensemble((1,), {"learning_rate": 0.01, "l2_strength": [0.05, 0.05],
-                          "decoupled": [0, 1]})  # fmt: skip
+    strengths = {"l2_strength": 0.05, "l1_strength": 0.01}
+    ens = Ensemble((1,), {"learning_rate": 0.01, **strengths,
+                          "decoupled": [0, 1, 0], "proximal": [0, 0, 1]})  # fmt: skip
     both = fit(data, ens, spec=spec)
-    for c, penalty in enumerate(("coupled", "decoupled")):
+    for c, penalty in enumerate(optim.PENALTIES):
         alone_spec = TrainSpec(
             MODEL, optim.OptimizerSpec("adam", penalty=penalty), epochs=6,
             batch_size=8,
         )  # fmt: skip
-        one = Ensemble((1,), {"learning_rate": 0.01, "l2_strength": [0.05]})
+        one = Ensemble((1,), {"learning_rate": 0.01, **strengths})
         alone = fit(data, one, spec=alone_spec)
         for k in both.params:
             np.testing.assert_allclose(

@@ -28,9 +28,11 @@ DEFAULTS: dict[str, float] = {
     # 1.0 gives the member the post's dropout (one mask per batch) in a program whose
     # MLPSpec.dropout_mode is "per_example"; both kinds then train in one program
     "dropout_per_batch": 0.0,
-    # 1.0 makes the member's L2/L1 decay decoupled (AdamW) in a program whose
-    # OptimizerSpec.penalty is "coupled"; both kinds then train in one program
+    # 1.0 makes the member's L2/L1 decay decoupled (AdamW), or its L1 proximal
+    # (soft-thresholding, with decoupled L2), in a program whose OptimizerSpec.penalty
+    # is "coupled"; the kinds then train in one program
     "decoupled": 0.0,
+    "proximal": 0.0,
 }
 _OPTIMIZER_KEYS = ("learning_rate", "alpha", "tau", "l2_strength", "l1_strength")
 
@@ -79,12 +81,16 @@ class Ensemble:
                 raise ValueError(
                     f"{name} must be in [0, 1), got {bad} — use 0.0 to turn it off"
                 )
-        for name in ("augment", "dropout_per_batch", "decoupled"):
+        for name in ("augment", "dropout_per_batch", "decoupled", "proximal"):
             if not np.isin(full[name], (0.0, 1.0)).all():
                 bad = float(full[name][~np.isin(full[name], (0.0, 1.0))][0])
                 raise ValueError(
                     f"{name} must be 0 or 1 (off/on) for every member, got {bad}"
                 )
+        if ((full["decoupled"] > 0) & (full["proximal"] > 0)).any():
+            raise ValueError(
+                "a member cannot be both decoupled=1 and proximal=1 — pick one kind"
+            )
 
     @classmethod
     def grid(

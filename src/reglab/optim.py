@@ -18,9 +18,10 @@ multiplier ``lr_t / lr_0`` (Loshchilov & Hutter's AdamW), chosen by ``decay_scal
 Which parameters are penalized is a mask built from parameter names (``W*`` weights,
 ``b*`` biases); the post penalizes biases too, so that is the default.
 
-A coupled chain can also hold decoupled members: with ``Hyper.decoupled`` set (1 for
-AdamW-style members, 0 for the others), each member's strengths go to the coupled or
-the decoupled transformations, so Adam + L2 and AdamW train in one program.
+A coupled chain can also hold decoupled and proximal members: with ``Hyper.decoupled``
+or ``Hyper.proximal`` set (1 for such members, 0 for the others), each member's
+strengths go to its own kind of transformation, so Adam + L2 and AdamW (or
+subgradient and proximal L1) train in one program.
 """
 
 from __future__ import annotations
@@ -217,8 +218,10 @@ class Hyper(NamedTuple):
     l2_strength: Array | float = 0.0
     l1_strength: Array | float = 0.0
     # None: every member follows spec.penalty. With a coupled spec, 1 makes a member's
-    # penalty decoupled instead (AdamW beside Adam + L2 in one program), 0 keeps it.
+    # penalty decoupled (AdamW beside Adam + L2 in one program) or proximal (decoupled
+    # L2, soft-thresholded L1) instead; 0 keeps it coupled.
     decoupled: Array | float | None = None
+    proximal: Array | float | None = None
 
 
 def penalty_mask(params: Mapping[str, Array], penalize_biases: bool) -> dict[str, bool]:
@@ -246,14 +249,15 @@ def build_optimizer(
     def step_size(count: Array) -> Array:
         return _decay_step(schedule, count, spec.decay_scaling, hyper.learning_rate)
 
-    mixed = spec.penalty == "coupled" and hyper.decoupled is not None
-    if hyper.decoupled is not None and spec.penalty != "coupled":
+    flags = {"decoupled": hyper.decoupled, "proximal": hyper.proximal}
+    used = {k: v for k, v in flags.items() if v is not None}
+    if used and spec.penalty != "coupled":
         raise ValueError(
-            f"per-member decoupled penalties need penalty='coupled', got"
-            f" {spec.penalty!r} — use penalty='coupled' and decoupled=1 per member"
+            f"per-member {' and '.join(used)} penalties need penalty='coupled', got"
+            f" {spec.penalty!r} — use penalty='coupled' and set them per member"
         )
-    coupled_share = 1.0 - hyper.decoupled if mixed else 1.0  # 0 or 1 per member
-    decoupled_share = hyper.decoupled if mixed else 1.0
+    decoupled, proximal = (used.get(k, 0.0) for k in ("decoupled", "proximal"))
+    coupled_share = 1.0 - decoupled - proximal  # 1 or 0 per member
     parts = []
     if spec.penalty == "coupled":
         parts += [
@@ -264,11 +268,18 @@ def build_optimizer(
         parts.append(optax.scale_by_adam(spec.beta1, spec.beta2, spec.eps))
     # theta <- theta - lr_t * (preconditioned) g
     parts.append(optax.scale_by_schedule(lambda count: -schedule(count)))
-    if spec.penalty == "decoupled" or mixed:
+    if spec.penalty == "decoupled":
         parts += [
-            decoupled_l2(hyper.l2_strength * decoupled_share, step_size, mask),
-            decoupled_l1(hyper.l1_strength * decoupled_share, step_size, mask),
+            decoupled_l2(hyper.l2_strength, step_size, mask),
+            decoupled_l1(hyper.l1_strength, step_size, mask),
         ]
+    elif used:  # in the order of the decoupled and proximal chains
+        l2_share = decoupled + proximal
+        parts.append(decoupled_l2(hyper.l2_strength * l2_share, step_size, mask))
+        if "decoupled" in used:
+            parts.append(decoupled_l1(hyper.l1_strength * decoupled, step_size, mask))
+        if "proximal" in used:
+            parts.append(proximal_l1(hyper.l1_strength * proximal, step_size, mask))
     elif spec.penalty == "proximal":
         parts += [
             decoupled_l2(hyper.l2_strength, step_size, mask),

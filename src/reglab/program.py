@@ -60,10 +60,11 @@ def member_keys(seed: int) -> Keys:
     return Keys(*jax.random.split(jax.random.PRNGKey(seed), 4))
 
 
-def _hyper(h: Mapping[str, Array], mixed: bool) -> Hyper:
+def _hyper(h: Mapping[str, Array], mixed: tuple[str, ...]) -> Hyper:
+    flags = {k: h[k] if k in mixed else None for k in ("decoupled", "proximal")}
     return Hyper(
         h["learning_rate"], h["alpha"], h["tau"], h["l2_strength"], h["l1_strength"],
-        h["decoupled"] if mixed else None,
+        **flags,
     )  # fmt: skip
 
 
@@ -85,11 +86,12 @@ def build_program(
     early: EarlyStopping | None,
     monitor: int,
     mask: dict[str, bool],
-    mixed: bool = False,
+    mixed: tuple[str, ...] = (),
 ):
     """Return (init_fn, chunk_fn), both already vmapped over (seeds, configs).
 
-    mixed: some members have decoupled penalties in a coupled chain (optim.Hyper).
+    mixed: the per-member penalty kinds ("decoupled", "proximal") some members use in
+    a coupled chain (optim.Hyper).
     """
     model, B = spec.model, spec.batch_size
     K = model.n_classes

@@ -230,12 +230,14 @@ def train(
     # Shapes only: eval_shape traces init_mlp without running or compiling it.
     probe = jax.eval_shape(partial(nn.init_mlp, spec=model), jax.random.PRNGKey(0))
     mask = penalty_mask(probe, spec.optimizer.penalize_biases)
-    mixed = bool((ensemble.values["decoupled"] > 0).any())
+    mixed = tuple(
+        k for k in ("decoupled", "proximal") if (ensemble.values[k] > 0).any()
+    )
     if mixed and spec.optimizer.penalty != "coupled":
         raise ValueError(
-            f"members with decoupled=1 need OptimizerSpec(penalty='coupled'), got"
-            f" {spec.optimizer.penalty!r} — 'coupled' with decoupled per member mixes"
-            " both; without the setting every member is decoupled already"
+            f"members with {mixed[0]}=1 need OptimizerSpec(penalty='coupled'), got"
+            f" {spec.optimizer.penalty!r} — 'coupled' with {mixed[0]} per member mixes"
+            " the kinds; without the setting every member follows the spec"
         )
     init_fn, chunk_fn = program.grouped(
         *program.build_program(spec, augment_fn, early_stopping, monitor, mask, mixed)
