@@ -2,12 +2,17 @@
 
 Shape of the program (one compiled function, called once per chunk of epochs):
 
-    vmap over seeds  (batch order, init, dropout and augmentation keys differ)
-      vmap over configs  (learning rate, strengths, p_drop, smoothing, augment differ;
-                          the minibatch is shared, so layer 1 is one wide matmul)
+    shard_map over devices  (groups of members dealt to devices; one device: none)
+      lax.map over groups  (small networks: <= 9 members side by side)
         lax.scan over the chunk's epochs
           lax.scan over the epoch's minibatch steps
+            vmap over seeds  (batch order, init, dropout and augmentation keys differ)
+              vmap over configs  (learning rate, strengths, p_drop, smoothing, ...;
+                                  the minibatch is shared: layer 1 is one matmul)
           evaluate / snapshot / early-stopping bookkeeping on scheduled epochs
+
+The member vmaps sit inside the step scan so that the scan's carry can hold W1 with
+the configs in the middle, (S, D, Cg, H), the layout of that one wide matmul.
 
 Everything here is pure and traced; ``reglab.train`` validates inputs, drives the
 chunks from the host and turns the state into a TrainResult.
@@ -88,7 +93,7 @@ def build_program(
     mask: dict[str, bool],
     mixed: tuple[str, ...] = (),
 ):
-    """Return (init_fn, chunk_fn), both already vmapped over (seeds, configs).
+    """Return (init_fn, chunk_fn) for one group: state leaves are (S, Cg, ...).
 
     mixed: the per-member penalty kinds ("decoupled", "proximal") some members use in
     a coupled chain (optim.Hyper).
