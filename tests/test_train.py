@@ -318,6 +318,19 @@ def test_diverging_member_on_the_second_device_is_reported(data):
     assert np.isfinite(r.params["W2"]).all()
 
 
+def test_a_chosen_device_runs_the_program(data):
+    from reglab import program
+
+    ens = Ensemble.grid(seeds=(0,), learning_rate=0.3, l2_strength=[0.0, 0.01])
+    second = fit(data, ens, devices=[jax.devices()[1]])
+    compiled = list(program.PROGRAMS.values())[-1]  # the chunk program just built
+    shardings = jax.tree.leaves(compiled.input_shardings)
+    assert {d for s in shardings for d in s.device_set} == {jax.devices()[1]}
+    first = fit(data, ens, devices=1)
+    for k in first.params:
+        np.testing.assert_array_equal(first.params[k], second.params[k])
+
+
 @pytest.mark.parametrize("devices", [0, 99, []])
 def test_bad_devices_raise(data, devices):
     ens = Ensemble.grid(seeds=(0,), learning_rate=0.3)

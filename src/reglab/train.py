@@ -272,6 +272,9 @@ def train(
     if d > 1:
         args = program.place(args, devs)
         static += (tuple(devs),)
+    elif devs[0] != jax.devices()[0]:  # one device, not the default one
+        args = jax.device_put(args, devs[0])
+        static += (tuple(devs),)
     run_chunk, compile_s = program.compiled(static, chunk_fn, args)
     compile_s += init_s
 
