@@ -211,14 +211,6 @@ def build_program(
         def axis_of(path, _):
             return 1 if wide and path[-1] == jax.tree_util.DictKey("W1") else 0
 
-        def to_steps(tree):  # (S, Cg, D, H) -> (S, D, Cg, H) for W1-like leaves
-            axes = jax.tree_util.tree_map_with_path(axis_of, tree)
-            return jax.tree.map(lambda a, ax: jnp.moveaxis(a, 1, ax + 1), tree, axes)
-
-        def from_steps(tree):
-            axes = jax.tree_util.tree_map_with_path(axis_of, tree)
-            return jax.tree.map(lambda a, ax: jnp.moveaxis(a, ax + 1, 1), tree, axes)
-
         def train_epoch(state: State, e):
             def order(key):  # (n_steps, B): this seed's shuffled pass, padded
                 perm = jax.random.permutation(jax.random.fold_in(key, e), N)
@@ -228,8 +220,13 @@ def build_program(
             idx = jax.vmap(order)(keys.order).transpose(1, 0, 2)  # (n_steps, S, B)
             w = (jnp.arange(n_steps * B) < N).astype(jnp.float32).reshape(n_steps, B)
             t = (e - 1) * n_steps + jnp.arange(n_steps)
-            carry = to_steps((state.params, state.opt_state))
-            p_axes, o_axes = jax.tree_util.tree_map_with_path(axis_of, carry)
+            trained = (state.params, state.opt_state)
+            axes = jax.tree_util.tree_map_with_path(axis_of, trained)
+            p_axes, o_axes = axes
+            # (S, Cg, D, H) -> (S, D, Cg, H) for W1-like leaves; back after the steps
+            carry = jax.tree.map(
+                lambda a, ax: jnp.moveaxis(a, 1, ax + 1), trained, axes
+            )
             per_config = jax.vmap(
                 step_member,
                 in_axes=(p_axes, o_axes, 0, None, None, None, None, None, None),
@@ -248,7 +245,9 @@ def build_program(
                 return (params, opt_state), seen  # seen: (S, Cg, 2)
 
             carry, seen = jax.lax.scan(step, carry, (idx, w, t))
-            params, opt_state = from_steps(carry)
+            params, opt_state = jax.tree.map(
+                lambda a, ax: jnp.moveaxis(a, ax + 1, 1), carry, axes
+            )
             running = seen.sum(0) / N  # (S, Cg, 2): epoch means over every row
             trained = (params, opt_state, running)
             return over_members(finish_epoch, 1)(state, trained, e)
@@ -351,26 +350,26 @@ def sharded(chunk_g, devices):
     )
 
 
+def group_sharding(devices) -> NamedSharding:
+    """Return the sharding that splits a leaf's leading groups axis over devices."""
+    return NamedSharding(_mesh(devices), PartitionSpec("groups"))
+
+
 def place(args, devices):
     """Put chunk arguments where ``sharded`` expects them: (state, hyper) split."""
-    mesh = _mesh(devices)
-    split = NamedSharding(mesh, PartitionSpec("groups"))
-    copy = NamedSharding(mesh, PartitionSpec())
+    split = group_sharding(devices)
     state, hyper, *rest = args
-    return (
-        jax.device_put(state, split),
-        jax.device_put(hyper, split),
-        *jax.device_put(rest, copy),
-    )
+    copy = NamedSharding(split.mesh, PartitionSpec())
+    return (resplit(state, split), jax.device_put(hyper, split),
+            *jax.device_put(rest, copy))  # fmt: skip
 
 
-def replace_state(state, devices):
-    """Return the state a chunk handed back, split again where it is not.
+def resplit(state, split: NamedSharding):
+    """Return state with every leaf split by ``split``, moving only those that aren't.
 
-    XLA hands empty leaves back replicated; the rest already sit where they go, and
-    moving only the few that don't keeps the host's work between chunks small.
+    After a chunk XLA hands empty leaves back replicated; the rest already sit where
+    they go, so between chunks the host moves only those few.
     """
-    split = NamedSharding(_mesh(devices), PartitionSpec("groups"))
 
     def fix(leaf):
         return leaf if leaf.sharding == split else jax.device_put(leaf, split)

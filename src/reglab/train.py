@@ -282,9 +282,10 @@ def train(
     reported = np.zeros(ensemble.shape, bool)
     start = time.perf_counter()
     state, hyper, keys, _, x, y, sets, record_at, snap_at = args
+    split = program.group_sharding(devs) if d > 1 else None
     for c in range(n_chunks):
-        if d > 1:
-            state = program.replace_state(state, devs)
+        if split is not None:
+            state = program.resplit(state, split)
         state = run_chunk(state, hyper, keys, jnp.int32(c * L), x, y, sets, record_at,
                           snap_at)  # fmt: skip
         diverged = members(state.diverged)

@@ -65,14 +65,19 @@ class Config:
         return replace(self, moons_epochs=30, mnist_epochs=2)
 
 
+def _strengths(cfg: Config, penalty: str) -> tuple[float, ...]:
+    """Return the strength axis of one grid: coupled L2 and decoupled decay differ."""
+    return cfg.l2_strengths if penalty == "coupled" else cfg.decay_strengths
+
+
 def _grids(cfg: Config, data, epochs: int, widths, progress) -> dict[str, dict]:
     """Train both grids (Adam + L2, AdamW) as one program; return each by penalty."""
     x, y, xt, yt = data
     L = len(cfg.learning_rates)
-    columns: dict[str, list[float]] = {"learning_rate": [], "l2_strength": []}
-    columns["decoupled"] = []
+    columns: dict[str, list[float]] = {"learning_rate": [], "l2_strength": [],
+                                       "decoupled": []}  # fmt: skip
     for penalty in PENALTIES:  # lr-major blocks: the coupled grid, then the decoupled
-        strengths = cfg.l2_strengths if penalty == "coupled" else cfg.decay_strengths
+        strengths = _strengths(cfg, penalty)
         for lr in cfg.learning_rates:
             columns["learning_rate"] += [lr] * len(strengths)
             columns["l2_strength"] += list(strengths)
@@ -90,7 +95,7 @@ def _grids(cfg: Config, data, epochs: int, widths, progress) -> dict[str, dict]:
     nu = _second_moment(r.opt_state)["W2"]
     grids, start = {}, 0
     for penalty in PENALTIES:
-        n = len(cfg.l2_strengths if penalty == "coupled" else cfg.decay_strengths)
+        n = len(_strengths(cfg, penalty))
         cols = slice(start, start + L * n)
         start += L * n
         shape = (len(cfg.seeds), L, n)

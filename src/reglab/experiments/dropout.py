@@ -153,10 +153,10 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     test_pred = predict(spec.model, res.params, test.x).argmax(-1)  # (S, C, n)
     train_pred = predict(spec.model, res.params, data.x).argmax(-1)
     loss_curve = res.history["train"]["loss"]
-    columns = {"": slice(0, 2), "_per_example": slice(2, 3)}
+    columns = {"": slice(0, 2)}  # array-name suffix -> its ensemble columns
+    if cfg.per_example:
+        columns["_per_example"] = slice(2, 3)
     for suffix, cols in columns.items():
-        if suffix and not cfg.per_example:
-            continue
         arrays[f"prob{suffix}"] = prob[:, cols].astype(np.float32)  # (S, C, R, R)
         arrays[f"test_acc{suffix}"] = (test_pred[:, cols] == test.y).mean(-1)
         arrays[f"train_acc{suffix}"] = (train_pred[:, cols] == data.y).mean(-1)
