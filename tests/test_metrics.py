@@ -164,7 +164,7 @@ def test_one_bin_ece_is_gap_between_mean_confidence_and_accuracy(binning):
 
 
 def ece_equal_width_loop(logits, labels, n_bins):
-    """ECE the torchmetrics way: bins (lo, hi] over the max softmax probability."""
+    """ECE over right-closed bins (lo, hi] of the max softmax probability."""
     p = plain_softmax(np.asarray(logits, dtype=np.float64))
     conf, hit = p.max(axis=1), (p.argmax(axis=1) == labels).astype(float)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
@@ -189,7 +189,7 @@ def ece_equal_mass_loop(logits, labels, n_bins):
 
 @pytest.mark.parametrize("n_bins", [1, 7, 10, 15])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_equal_width_ece_matches_torchmetrics_style_loop(seed, n_bins):
+def test_equal_width_ece_matches_right_closed_loop(seed, n_bins):
     logits, labels = random_problem(seed, n=300)
     cal = metrics.calibration(logits, labels, n_bins=n_bins, binning="equal_width")
     expected = ece_equal_width_loop(logits, labels, n_bins)
@@ -212,7 +212,8 @@ def test_calibration_keeps_leading_axes():
     labels = rng.integers(0, 4, size=(3, 50))  # one label set per strength
     for binning in metrics.BINNINGS:
         batched = metrics.calibration(logits, labels, n_bins=6, binning=binning)
-        assert batched.conf.shape == (2, 3, 6)
+        extra = binning == "equal_width_torchmetrics"  # its bin for p_hat = 1.0
+        assert batched.conf.shape == (2, 3, 6 + extra)
         for i in range(2):
             for j in range(3):
                 single = metrics.calibration(
@@ -258,6 +259,81 @@ def test_fewer_points_than_bins_leaves_empty_bins_nan():
     np.testing.assert_allclose(cal.conf, [0.6, 0.7, 0.9, np.nan, np.nan], atol=1e-14)
     assert cal.n_effective_bins == 3
     assert cal.ece == pytest.approx((0.4 + 0.7 + 0.1) / 3, abs=1e-14)
+
+
+# --- calibration: probabilities and bin indices ---------------------------------------
+
+
+def test_calibration_of_probabilities_hand_worked():
+    # p_hat 0.7, 0.9, 1.0, 0.5 (a tie: class 0) predicting 1, 0, 0, 0; labels 1, 1, 0, 1
+    # bins (0, .5], (.5, 1]: bin 0 conf .5 acc 0; bin 1 conf 2.6/3 acc 2/3
+    # ECE = 1/4 * 0.5 + 3/4 * |2.6/3 - 2/3| = 0.275
+    probs = [[0.3, 0.7], [0.9, 0.1], [1.0, 0.0], [0.5, 0.5]]
+    cal = metrics.calibration(
+        probs, [1, 1, 0, 1], n_bins=2, binning="equal_width", from_logits=False
+    )
+    assert cal.ece == pytest.approx(0.275, abs=1e-15)
+    np.testing.assert_allclose(cal.conf, [0.5, 2.6 / 3], atol=1e-15)
+    np.testing.assert_allclose(cal.acc, [0.0, 2 / 3], atol=1e-15)
+
+
+def test_probabilities_keep_their_confidence_where_log_p_would_perturb_it():
+    probs = np.random.default_rng(9).dirichlet(np.full(3, 0.05), size=500)  # peaked
+    labels = probs.argmax(axis=1)
+    # one point per member, one bin: conf is that point's confidence
+    kw = dict(n_bins=1, binning="equal_width")
+    via_probs = metrics.calibration(
+        probs[:, None], labels[:, None], from_logits=False, **kw
+    ).conf[:, 0]
+    np.testing.assert_array_equal(via_probs, probs.max(axis=1))  # exactly
+    with np.errstate(divide="ignore"):  # log(0) = -inf: a class of probability 0
+        log_p = np.log(probs[:, None])
+    via_log = metrics.calibration(log_p, labels[:, None], **kw)
+    assert (via_log.conf[:, 0] != probs.max(axis=1)).any()  # why from_logits exists
+    np.testing.assert_allclose(via_log.conf[:, 0], probs.max(axis=1), rtol=1e-14)
+
+
+@pytest.mark.parametrize("binning", metrics.BINNINGS)
+def test_probabilities_and_their_logits_give_the_same_calibration(binning):
+    logits, labels = random_problem(10, n=300)
+    kw = dict(n_bins=10, binning=binning)
+    want = metrics.calibration(logits, labels, **kw)
+    got = metrics.calibration(plain_softmax(logits), labels, from_logits=False, **kw)
+    np.testing.assert_array_equal(got.count, want.count)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    boot = dict(n_boot=20, seed=3, **kw)
+    np.testing.assert_allclose(
+        metrics.ece_bootstrap_interval(
+            plain_softmax(logits), labels, from_logits=False, **boot
+        ),
+        metrics.ece_bootstrap_interval(logits, labels, **boot),
+        rtol=1e-12,
+    )
+
+
+def test_equal_mass_bin_index_hand_worked():
+    # sorted confidences 0.6, 0.7 | 0.8, 0.9 -> bins 0 | 1, reported in input order
+    logits = binary_logits([0.8, 0.6, 0.9, 0.7])
+    np.testing.assert_array_equal(metrics.bin_index(logits, n_bins=2), [1, 0, 1, 0])
+    # identical rows split in input order, as calibration splits them
+    ties = metrics.bin_index(np.zeros((5, 3)), n_bins=2)
+    np.testing.assert_array_equal(ties, [0, 0, 0, 1, 1])
+
+
+@pytest.mark.parametrize("binning", metrics.BINNINGS)
+def test_bin_index_reproduces_calibration_counts_and_means(binning):
+    rng = np.random.default_rng(11)
+    logits, labels = 3 * rng.normal(size=(2, 80, 4)), rng.integers(0, 4, size=80)
+    index = metrics.bin_index(logits, n_bins=7, binning=binning)  # (2, 80)
+    cal = metrics.calibration(logits, labels, n_bins=7, binning=binning)
+    p_hat = metrics.confidence(logits)
+    for m in range(2):
+        count = np.bincount(index[m], minlength=cal.count.shape[-1])
+        np.testing.assert_array_equal(count, cal.count[m])
+        sums = np.bincount(index[m], weights=p_hat[m], minlength=count.size)
+        with np.errstate(invalid="ignore"):
+            np.testing.assert_allclose(sums / count, cal.conf[m], rtol=1e-12)
 
 
 # --- bootstrap ---------------------------------------------------------------------
@@ -434,6 +510,36 @@ LOGITS = binary_logits([0.6, 0.7, 0.9])
             lambda: metrics.fit_temperature(plain_softmax(LOGITS), [1, 1, 1]),
             ValueError,
             r"pass logits, not probabilities: use log\(probs\)",
+        ),
+        (
+            lambda: metrics.calibration([[0.5, -0.1]], [0], from_logits=False),
+            ValueError,
+            r"probs must be finite and >= 0, got -0.1 at index \(0, 1\).*from_logits",
+        ),
+        (
+            lambda: metrics.calibration([[0.5, np.nan]], [0], from_logits=False),
+            ValueError,
+            r"probs must be finite and >= 0, got nan",
+        ),
+        (
+            lambda: metrics.bin_index([[0.2, 0.1], [0.5, 0.5]], from_logits=False),
+            ValueError,
+            r"sum to 1 \(within 0.0001\), got 0.3.* for row \(0,\).*probs.sum",
+        ),
+        (
+            lambda: metrics.calibration([0.5, 0.5], [0], from_logits=False),
+            ValueError,
+            r"probs must have shape .*got shape \(2,\).*probs\[None, :\]",
+        ),
+        (
+            lambda: metrics.calibration([[0.5, 0.5]], [0, 1], from_logits=False),
+            ValueError,
+            r"do not match probs of shape \(1, 2\)",
+        ),
+        (
+            lambda: metrics.calibration(LOGITS, [1, 1, 1], from_logits="yes"),
+            TypeError,
+            r"from_logits must be a bool, got 'yes'",
         ),
     ],
 )

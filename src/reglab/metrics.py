@@ -2,9 +2,11 @@
 
 Every function takes logits of shape ``(..., N, K)`` (N points, K classes) and integer
 labels that broadcast to ``(..., N)``; leading axes (ensemble members, time points) are
-kept in the result. Work happens in float64 NumPy on the host: calibration sorts and
-bins, which compiled code gains nothing from, and float64 keeps confidences that round
-to 1.0 in float32 apart. Jax arrays are accepted and converted.
+kept in the result. The calibration functions take probabilities instead with
+``from_logits=False`` (an MC-dropout average, say): their confidence is then max_k p_k
+as given, where log(p) would be perturbed by rounding. Work happens in float64 NumPy on
+the host: calibration sorts and bins, which compiled code gains nothing from, and
+float64 keeps confidences that round to 1.0 in float32 apart. Jax arrays are accepted.
 
 Conventions (the post's section 4):
 
@@ -12,25 +14,35 @@ Conventions (the post's section 4):
   to the lowest class index, as in ``numpy.argmax``.
 - Brier score is sum_k (p_k - onehot_k)^2 averaged over points, in [0, 2]
   (not divided by K).
-- ECE = sum_m |Q_m|/N |conf(Q_m) - acc(Q_m)|. Equal-mass bins (the post's quantile
-  bins, 15 by default) are contiguous runs of points sorted by log-confidence, split
-  as ``numpy.array_split`` splits; equal-width bins are (m/M, (m+1)/M] in confidence,
-  the torchmetrics convention. Bins with no points have NaN conf and acc.
+- ECE = sum_m |Q_m|/N |conf(Q_m) - acc(Q_m)| over equal-mass bins (the post's
+  quantile bins, 15 by default: points sorted by log-confidence, split as
+  ``numpy.array_split`` splits) or equal-width bins under a named edge rule:
+  ``equal_width`` (m/M, (m+1)/M], ``equal_width_closed_last`` as ``numpy.histogram``,
+  ``equal_width_torchmetrics`` as torchmetrics >= 1.0 (``reglab.calibration`` states
+  each rule exactly). Bins with no points have NaN conf and acc.
 - Points with exactly equal log-confidence (identical logit rows) are never merged:
   a stable sort splits them across equal-mass bins in input order, so the ECE then
   depends on that order; ``n_effective_bins`` < ``n_bins`` flags it.
-- To hand probabilities p (an MC-dropout average, say) to any function here, pass
-  log(p): its softmax is p again.
 """
 
 import math
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-Binning = Literal["equal_mass", "equal_width"]
-BINNINGS = ("equal_mass", "equal_width")
+from reglab.calibration import BINNINGS as BINNINGS
+from reglab.calibration import Binning as Binning
+from reglab.calibration import (
+    Calibration,
+    binned,
+    check_binning,
+    point_bins,
+    ratio_or_nan,
+)
+
+# |sum_k p_k - 1| a row of probabilities may show: float32 softmax rounding, K ~ 1000
+_SUM_ATOL = 1e-4
 
 # (sqrt(5) - 1) / 2: each golden-section step keeps this fraction of the bracket.
 _INV_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
@@ -39,19 +51,29 @@ _INV_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 # --- validation --------------------------------------------------------------------
 
 
+def _check_shape(a: np.ndarray, name: str) -> None:
+    """Raise unless a has shape (..., N, K) with N, K >= 1."""
+    if a.ndim < 2 or a.shape[-1] < 1 or a.shape[-2] < 1:
+        raise ValueError(
+            f"{name} must have shape (..., N, K) with N >= 1 points and K >= 1 "
+            f"classes, got shape {a.shape} — for a single point pass {name}[None, :]"
+        )
+
+
+def _first(bad: np.ndarray) -> tuple[int, ...]:
+    """Return the index of the first True entry of bad."""
+    return tuple(int(i) for i in np.argwhere(bad)[0])
+
+
 def _validated_logits(logits: ArrayLike) -> np.ndarray:
     """Return logits as float64 of shape (..., N, K), or raise naming the problem."""
     z = np.asarray(logits, dtype=np.float64)
-    if z.ndim < 2 or z.shape[-1] < 1 or z.shape[-2] < 1:
-        raise ValueError(
-            f"logits must have shape (..., N, K) with N >= 1 points and K >= 1 "
-            f"classes, got shape {z.shape} — for a single point pass logits[None, :]"
-        )
+    _check_shape(z, "logits")
     bad = np.isnan(z) | np.isposinf(z)
     if bad.any():
         raise ValueError(
             f"logits must be finite (or -inf for a class of probability 0), got "
-            f"{z[bad].flat[0]} at index {tuple(int(i) for i in np.argwhere(bad)[0])} "
+            f"{z[bad].flat[0]} at index {_first(bad)} "
             f"— the model has diverged; lower the learning rate or check the inputs"
         )
     if np.isneginf(z).all(axis=-1).any():
@@ -62,9 +84,30 @@ def _validated_logits(logits: ArrayLike) -> np.ndarray:
     return z
 
 
-def _validated(logits: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Return float64 logits (..., N, K) and labels broadcast to (..., N), or raise."""
-    z = _validated_logits(logits)
+def _validated_probs(probs: ArrayLike) -> np.ndarray:
+    """Return probabilities as float64 of shape (..., N, K), or raise."""
+    p = np.asarray(probs, dtype=np.float64)
+    _check_shape(p, "probs")
+    bad = ~(p >= 0.0) | np.isposinf(p)  # NaN fails p >= 0
+    if bad.any():
+        raise ValueError(
+            f"probs must be finite and >= 0, got {p[bad].flat[0]} at index "
+            f"{_first(bad)} — pass softmax outputs, or from_logits=True for logits"
+        )
+    off = np.abs(p.sum(axis=-1) - 1.0) > _SUM_ATOL
+    if off.any():
+        raise ValueError(
+            f"each row of probs must sum to 1 (within {_SUM_ATOL}), got "
+            f"{p.sum(axis=-1)[off].flat[0]} for row {_first(off)} — normalize with "
+            f"probs / probs.sum(-1, keepdims=True), or pass from_logits=True for logits"
+        )
+    return p
+
+
+def _validated_labels(
+    labels: ArrayLike, shape: tuple[int, ...], name: str = "logits"
+) -> np.ndarray:
+    """Return integer labels broadcast to shape[:-1] = (..., N), or raise."""
     y = np.asarray(labels)
     if y.dtype.kind not in "iu":
         raise TypeError(
@@ -72,41 +115,29 @@ def _validated(logits: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.nda
             f"labels.astype(int) (or argmax(one_hot, -1) for one-hot labels)"
         )
     try:
-        fits = np.broadcast_shapes(y.shape, z.shape[:-1]) == z.shape[:-1]
+        fits = np.broadcast_shapes(y.shape, shape[:-1]) == shape[:-1]
     except ValueError:
         fits = False
     if not fits:
         raise ValueError(
-            f"labels of shape {y.shape} do not match logits of shape {z.shape}: labels "
-            f"must broadcast to logits.shape[:-1] = {z.shape[:-1]} — pass one label "
+            f"labels of shape {y.shape} do not match {name} of shape {shape}: labels "
+            f"must broadcast to {name}.shape[:-1] = {shape[:-1]} — pass one label "
             f"per point, shape (N,) or (..., N)"
         )
-    n_classes = z.shape[-1]
+    n_classes = shape[-1]
     out_of_range = (y < 0) | (y >= n_classes)
     if out_of_range.any():
         raise ValueError(
             f"labels must be in [0, {n_classes}) for {n_classes} classes, got "
             f"{y[out_of_range].flat[0]} — relabel classes as 0..{n_classes - 1}"
         )
-    return z, np.broadcast_to(y, z.shape[:-1])
+    return np.broadcast_to(y, shape[:-1])
 
 
-def _check_binning(n_bins: int, binning: str) -> None:
-    """Raise unless n_bins is an integer >= 1 and binning is a known scheme."""
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int | np.integer):
-        raise TypeError(
-            f"n_bins must be an int, got {type(n_bins).__name__} {n_bins!r} — "
-            f"pass e.g. n_bins=15"
-        )
-    if n_bins < 1:
-        raise ValueError(
-            f"n_bins must be >= 1, got {n_bins} — use 15, the post's choice"
-        )
-    if binning not in BINNINGS:
-        raise ValueError(
-            f"binning must be one of {BINNINGS}, got {binning!r} — use 'equal_mass' "
-            f"for the post's quantile bins"
-        )
+def _validated(logits: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Return float64 logits (..., N, K) and labels broadcast to (..., N), or raise."""
+    z = _validated_logits(logits)
+    return z, _validated_labels(labels, z.shape)
 
 
 # --- point metrics -----------------------------------------------------------------
@@ -168,69 +199,32 @@ def log_confidence(logits: ArrayLike) -> np.ndarray:
 # --- calibration -------------------------------------------------------------------
 
 
-class Calibration(NamedTuple):
-    """ECE and reliability curve of a classifier over confidence bins."""
-
-    ece: np.ndarray  # (...)  sum_m |Q_m|/N |conf(Q_m) - acc(Q_m)|
-    conf: np.ndarray  # (..., n_bins) mean confidence per bin, NaN where empty
-    acc: np.ndarray  # (..., n_bins) mean accuracy per bin, NaN where empty
-    count: np.ndarray  # (..., n_bins) |Q_m|, points per bin
-    n_effective_bins: np.ndarray  # (...) non-empty bins after merging tied neighbours
-
-
-def _ratio_or_nan(total: ArrayLike, count: ArrayLike) -> np.ndarray:
-    """Return total / count elementwise, NaN where count is 0 (without a warning)."""
-    total, count = np.asarray(total, dtype=np.float64), np.asarray(count)
-    return np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
-
-
-def _bin_sums(bin_index: np.ndarray, values: np.ndarray, n_bins: int) -> np.ndarray:
-    """Return the sum of values in each bin along the last axis, (..., n_bins)."""
-    lead, n = values.shape[:-1], values.shape[-1]
-    rows = math.prod(lead)
-    # one bincount over all rows: row r's bin m lands at r * n_bins + m
-    bins = np.broadcast_to(bin_index, values.shape).reshape(rows, n)
-    flat = np.arange(rows)[:, None] * n_bins + bins  # (rows, N)
-    sums = np.bincount(
-        flat.reshape(-1), weights=values.reshape(-1), minlength=rows * n_bins
-    )
-    return sums.reshape(*lead, n_bins)
+def _scored(
+    scores: ArrayLike, from_logits: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the sort key, confidence p_hat and prediction per point, (..., N) each."""
+    if not isinstance(from_logits, bool | np.bool_):
+        raise TypeError(
+            f"from_logits must be a bool, got {from_logits!r} — pass True for "
+            f"logits, False for probabilities"
+        )
+    if from_logits:
+        z = _validated_logits(scores)
+        log_conf = _log_confidence(z)
+        return log_conf, np.exp(log_conf), z.argmax(axis=-1)
+    p = _validated_probs(scores)
+    p_hat = p.max(axis=-1)
+    return p_hat, p_hat, p.argmax(axis=-1)
 
 
-def _binned(
-    log_conf: np.ndarray, correct: np.ndarray, n_bins: int, binning: str
-) -> Calibration:
-    """Return the Calibration of per-point log-confidences and hits, (..., N) each."""
-    n = log_conf.shape[-1]
-    if binning == "equal_mass":
-        # rank by log-confidence, not confidence: saturated p_hat = 1.0 ties would
-        # otherwise pile up and collapse quantile bins
-        order = np.argsort(log_conf, axis=-1, kind="stable")
-        log_conf = np.take_along_axis(log_conf, order, axis=-1)  # (..., N) ascending
-        correct = np.take_along_axis(correct, order, axis=-1)
-        # numpy.array_split sizes: the first n % n_bins groups get one extra point
-        sizes = n // n_bins + (np.arange(n_bins) < n % n_bins)  # (n_bins,)
-        bin_index = np.repeat(np.arange(n_bins), sizes)  # (N,)
-        # neighbours sharing a log-confidence across their boundary hold one tied
-        # value between them and count as one effective bin
-        starts = np.cumsum(sizes)[: min(n, n_bins) - 1]
-        tied = log_conf[..., starts - 1] == log_conf[..., starts]
-        n_effective = min(n, n_bins) - tied.sum(axis=-1)
-    else:
-        edges = np.linspace(0.0, 1.0, n_bins + 1)
-        # side="left" puts p_hat in bin m when edges[m] < p_hat <= edges[m + 1]
-        bin_index = np.searchsorted(edges, np.exp(log_conf), side="left") - 1
-        bin_index = np.clip(bin_index, 0, n_bins - 1)  # (..., N)
-    p_hat = np.exp(log_conf)
-    hit = correct.astype(np.float64)
-    count = _bin_sums(bin_index, np.ones_like(p_hat), n_bins).astype(np.int64)
-    if binning == "equal_width":
-        n_effective = (count > 0).sum(axis=-1)
-    conf = _ratio_or_nan(_bin_sums(bin_index, p_hat, n_bins), count)
-    acc = _ratio_or_nan(_bin_sums(bin_index, hit, n_bins), count)
-    # ECE = sum_m |Q_m|/N |conf_m - acc_m| = (1/N) sum_m |sum_{i in Q_m} (p_i - c_i)|
-    ece = np.abs(_bin_sums(bin_index, p_hat - hit, n_bins)).sum(axis=-1) / n
-    return Calibration(ece, conf, acc, count, np.asarray(n_effective))
+def _calibration_inputs(
+    scores: ArrayLike, labels: ArrayLike, from_logits: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the sort key, confidence and hit of each point, (..., N) each."""
+    key, p_hat, prediction = _scored(scores, from_logits)
+    shape = np.shape(scores)
+    y = _validated_labels(labels, shape, "logits" if from_logits else "probs")
+    return key, p_hat, prediction == y
 
 
 def calibration(
@@ -239,11 +233,25 @@ def calibration(
     *,
     n_bins: int = 15,
     binning: Binning = "equal_mass",
+    from_logits: bool = True,
 ) -> Calibration:
     """Return the ECE and reliability curve over equal-mass or equal-width bins."""
-    _check_binning(n_bins, binning)
-    z, y = _validated(logits, labels)
-    return _binned(_log_confidence(z), z.argmax(axis=-1) == y, n_bins, binning)
+    check_binning(n_bins, binning)
+    key, p_hat, hit = _calibration_inputs(logits, labels, from_logits)
+    return binned(key, p_hat, hit, n_bins, binning)
+
+
+def bin_index(
+    logits: ArrayLike,
+    *,
+    n_bins: int = 15,
+    binning: Binning = "equal_mass",
+    from_logits: bool = True,
+) -> np.ndarray:
+    """Return the bin each point falls in under calibration's rules, shape (..., N)."""
+    check_binning(n_bins, binning)
+    key, p_hat, _ = _scored(logits, from_logits)
+    return point_bins(key, p_hat, n_bins, binning)
 
 
 class Interval(NamedTuple):
@@ -262,24 +270,26 @@ def ece_bootstrap_interval(
     n_boot: int = 1000,
     level: float = 0.95,
     seed: int = 0,
+    from_logits: bool = True,
 ) -> Interval:
     """Return a percentile bootstrap interval for the ECE, resampling test points."""
-    _check_binning(n_bins, binning)
+    check_binning(n_bins, binning)
     if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer):
         raise TypeError(f"n_boot must be an int, got {n_boot!r} — pass e.g. 1000")
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot} — use 1000 or more")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level} — use 0.95 for 95%")
-    z, y = _validated(logits, labels)
-    log_conf, correct = _log_confidence(z), z.argmax(axis=-1) == y  # (..., N)
-    n = log_conf.shape[-1]
+    key, p_hat, correct = _calibration_inputs(logits, labels, from_logits)  # (..., N)
+    n = p_hat.shape[-1]
     # one (n_boot, N) draw shared by all leading axes: members are compared on the
     # same resampled points (a paired bootstrap)
     draws = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-    chunk = max(1, 2**22 // (n * max(1, math.prod(log_conf.shape[:-1]))))
+    chunk = max(1, 2**22 // (n * max(1, math.prod(p_hat.shape[:-1]))))
     eces = [
-        _binned(log_conf[..., rows], correct[..., rows], n_bins, binning).ece
+        binned(
+            key[..., rows], p_hat[..., rows], correct[..., rows], n_bins, binning
+        ).ece
         for rows in (draws[i : i + chunk] for i in range(0, n_boot, chunk))
     ]
     eces = np.concatenate(eces, axis=-1)  # (..., n_boot)
@@ -323,7 +333,7 @@ def fraction_confident_wrong(
     wrong = z.argmax(axis=-1) != y  # (..., N)
     confident = np.exp(_log_confidence(z)) > threshold
     # NaN where a model makes no mistakes: the fraction of nothing is undefined
-    return _ratio_or_nan((wrong & confident).sum(axis=-1), wrong.sum(axis=-1))
+    return ratio_or_nan((wrong & confident).sum(axis=-1), wrong.sum(axis=-1))
 
 
 # --- temperature scaling -----------------------------------------------------------
@@ -339,7 +349,7 @@ class TemperatureFit(NamedTuple):
 def _reject_probabilities(z: np.ndarray) -> None:
     """Raise if z looks like probabilities: all in [0, 1] with rows summing to 1."""
     in_unit = (z >= 0.0).all() and (z <= 1.0).all()
-    if in_unit and np.allclose(z.sum(axis=-1), 1.0, rtol=0.0, atol=1e-4):
+    if in_unit and np.allclose(z.sum(axis=-1), 1.0, rtol=0.0, atol=_SUM_ATOL):
         raise ValueError(
             "fit_temperature got probabilities (every value in [0, 1], rows summing "
             "to 1), which have no temperature — pass logits, not probabilities: use "
