@@ -49,8 +49,11 @@ def write_atomic(path: Path, data: bytes) -> None:
     except OSError as e:
         with contextlib.suppress(OSError):  # the folder itself may be the problem
             tmp.unlink(missing_ok=True)
+        why = e.strerror or str(e)
+        if e.filename and Path(e.filename) != tmp:  # e.g. a file where a folder goes
+            why += f": {e.filename}"
         raise StoreError(
-            f"cannot write artifact {path}: {e.strerror or e} — free disk space or"
+            f"cannot write artifact {path}: {why} — free disk space or"
             f" make {path.parent} writable (or choose another store with --store or"
             " REGLAB_STORE); earlier runs are intact"
         ) from e

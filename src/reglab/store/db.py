@@ -326,7 +326,16 @@ class Store:
             " FROM claims WHERE run_id = ? ORDER BY rowid",
             (run_id,),
         )
-        return [{**dict(r), "passed": bool(r["passed"])} for r in rows]
+        nan = float("nan")  # stored as NULL
+        return [
+            {
+                **dict(r),
+                "measured": nan if r["measured"] is None else r["measured"],
+                "threshold": nan if r["threshold"] is None else r["threshold"],
+                "passed": bool(r["passed"]),
+            }
+            for r in rows
+        ]
 
     # Artifacts: arrays as .npz beside the database; checkpoints for resuming.
 
