@@ -319,10 +319,11 @@ def test_wal_by_default_and_the_rollback_journal_when_forced(tmp_path):
 def test_a_held_lock_times_out_with_a_clear_message(store):
     blocker = sqlite3.connect(store.path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
-    store.busy_timeout_s = 0.1
-    store._db.execute("PRAGMA busy_timeout = 100")
-    with pytest.raises(StoreError, match=f"{store.path}.*locked.*retry"):
-        started(store)
+    with (
+        Store(store.path, busy_timeout_s=0.1) as impatient,
+        pytest.raises(StoreError, match=f"{store.path}.*locked.*over 0.1 s; retry"),
+    ):
+        started(impatient)
     blocker.execute("ROLLBACK")
     assert started(store).status == "running"
 

@@ -14,8 +14,9 @@ provenance, db.py the Store. Every failure a user can meet is a StoreError whose
 message names the file and the fix.
 """
 
-from reglab.store.db import CHECKPOINTS, Artifact, Freed, MetricHistory, Store
-from reglab.store.runs import Run, config_hash, resolve_path
+from reglab.store.artifacts import Artifact
+from reglab.store.db import CHECKPOINTS, Freed, Store
+from reglab.store.runs import MetricHistory, Run, config_hash, resolve_path
 from reglab.store.schema import APPLICATION_ID, MIGRATIONS, STATUSES, StoreError
 
 __all__ = [

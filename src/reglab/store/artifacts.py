@@ -15,11 +15,20 @@ import os
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from reglab.store.schema import StoreError
+
+
+class Artifact(NamedTuple):
+    run_id: str
+    name: str
+    path: str  # relative to the database's folder
+    sha256: str
+    bytes: int
 
 
 def npz_bytes(arrays: Mapping[str, ArrayLike]) -> bytes:

@@ -20,19 +20,20 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from reglab.store import schema
-from reglab.store.artifacts import npz_bytes, read_npz, write_atomic
+from reglab.store.artifacts import Artifact, npz_bytes, read_npz, write_atomic
 from reglab.store.runs import (
     COLUMNS,
+    MetricHistory,
     Run,
     canonical_json,
     config_hash,
+    now,
     provenance,
     resolve_path,
     run_from_row,
@@ -43,25 +44,8 @@ CHECKPOINTS = ("last", "best")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # artifact names become file names
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
 def _real(x: float) -> float | None:
     return None if math.isnan(x) else x  # SQLite has no NaN: NULL stands for it
-
-
-class Artifact(NamedTuple):
-    run_id: str
-    name: str
-    path: str  # relative to the database's folder
-    sha256: str
-    bytes: int
-
-
-class MetricHistory(NamedTuple):
-    steps: np.ndarray  # (T,) int64
-    values: np.ndarray  # (T,) float64, NaN where the run recorded NaN
 
 
 class Freed(NamedTuple):
@@ -147,7 +131,7 @@ class Store:
             "seed": int(seed),
             "code_version": code_version,
             "status": "running",
-            "started_utc": _now(),
+            "started_utc": now(),
             **provenance(),
             "device": device,
         }
@@ -180,7 +164,7 @@ class Store:
             done = db.execute(
                 "UPDATE runs SET status = ?, ended_utc = ?, error = ?, info = ?"
                 " WHERE id = ?",
-                (status, _now(), error, canonical_json(info or {}), run_id),
+                (status, now(), error, canonical_json(info or {}), run_id),
             )
         if done.rowcount == 0:
             self._require(run_id)
@@ -241,8 +225,9 @@ class Store:
         """Return the runs, newest first, of one experiment and/or status if given."""
         if status is not None and status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
-        where = [(c, v) for c, v in (("experiment", experiment), ("status", status))]
-        where = [(c, v) for c, v in where if v is not None]
+        where = [
+            (c, v) for c, v in [("experiment", experiment), ("status", status)] if v
+        ]
         sql = f"SELECT {COLUMNS} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(f"{c} = ?" for c, _ in where)
@@ -278,8 +263,8 @@ class Store:
             (run_id, name, i, _real(x))
             for i, x in zip(s.tolist(), v.tolist(), strict=True)
         ]
-        self._require(run_id)
         with self._write() as db:
+            self._require(run_id)  # inside the lock: no one deletes it meanwhile
             db.executemany("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?)", rows)
 
     def metrics(self, run_id: str) -> dict[str, MetricHistory]:
@@ -313,8 +298,8 @@ class Store:
             )
             for c in claims
         ]
-        self._require(run_id)
         with self._write() as db:
+            self._require(run_id)
             db.executemany(
                 "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
             )

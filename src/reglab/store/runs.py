@@ -16,9 +16,10 @@ import sqlite3
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -92,6 +93,11 @@ def provenance() -> dict[str, Any]:
     }
 
 
+def now() -> str:
+    """Return the UTC time in ISO 8601, so that text order is time order."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
 @dataclass(frozen=True)
 class Run:
     """One stored run: its key, provenance and outcome (a row of the runs table)."""
@@ -136,3 +142,8 @@ def run_from_row(row: sqlite3.Row) -> Run:
     values["config"] = json.loads(values["config"])
     values["info"] = json.loads(values["info"] or "{}")
     return Run(**values)
+
+
+class MetricHistory(NamedTuple):
+    steps: np.ndarray  # (T,) int64
+    values: np.ndarray  # (T,) float64, NaN where the run recorded NaN
