@@ -269,51 +269,77 @@ def test_running_metrics_need_no_eval_sets(data):
 def test_group_shape_keeps_groups_small_and_padding_least():
     from reglab import program
 
-    assert program.group_shape(1, 18) == (2, 9, 1)
-    assert program.group_shape(1, 10) == (2, 5, 1)
-    assert program.group_shape(3, 18) == (6, 3, 1)
-    assert program.group_shape(20, 3) == (3, 1, 1)
-    assert program.group_shape(1, 1) == (1, 1, 1)
-    # 784-128-10: groups of at most ten (GROUP_PARAMS), on one device
-    assert program.group_shape(1, 10, n_params=101_770) == (1, 10, 1)
-    assert program.group_shape(1, 36, n_params=101_770) == (4, 9, 1)
-    assert program.group_shape(2, 36, n_params=101_770) == (8, 5, 1)
+    assert program.group_shape(1, 18) == (2, 9)
+    assert program.group_shape(1, 10) == (2, 5)
+    assert program.group_shape(3, 18) == (6, 3)
+    assert program.group_shape(20, 3) == (3, 1)
+    assert program.group_shape(1, 1) == (1, 1)
+    # 784-128-10: groups of at most ten (GROUP_PARAMS)
+    assert program.group_shape(1, 10, n_params=101_770) == (1, 10)
+    assert program.group_shape(1, 36, n_params=101_770) == (4, 9)
+    assert program.group_shape(2, 36, n_params=101_770) == (8, 5)
 
 
-def test_group_shape_deals_groups_evenly_to_devices():
+def test_devices_take_whole_groups_and_large_members_stay_on_one():
     from reglab import program
 
-    assert program.group_shape(1, 9, n_devices=2) == (2, 5, 2)  # one padded slot
-    assert program.group_shape(1, 18, n_devices=2) == (2, 9, 2)
-    assert program.group_shape(1, 19, n_devices=2) == (4, 5, 2)  # 2 groups each
-    assert program.group_shape(3, 18, n_devices=2) == (6, 3, 2)
-    assert program.group_shape(4, 1, n_devices=2) == (1, 1, 1)  # configs aren't split
-    assert program.group_shape(1, 3, n_devices=8) == (3, 1, 3)
-    assert program.group_shape(1, 10, 101_770, n_devices=2) == (1, 10, 1)
+    assert program.devices_used(2, 0, n_devices=2) == 2
+    assert program.devices_used(1, 0, n_devices=2) == 1  # a group is never split
+    assert program.devices_used(3, 0, n_devices=8) == 3
+    assert program.devices_used(6, 0, n_devices=1) == 1
+    assert program.devices_used(4, 101_770, n_devices=2) == 1
 
 
-def test_members_split_across_devices_match_one_device_bit_for_bit(data):
+DROPOUT_SPEC = TrainSpec(
+    nn.MLPSpec((2, 8, 8, 2), dropout_layers=(1, 2), dropout_mode="per_example"),
+    optim.OptimizerSpec("adam"),
+    epochs=6,
+    batch_size=8,
+)
+
+
+@pytest.mark.parametrize(
+    "spec, settings",
+    [
+        (
+            SPEC,
+            {"learning_rate": 0.3, "l2_strength": [0, 0.01, 0.02, 0.03, 0.04, 0.05]},
+        ),
+        (
+            DROPOUT_SPEC,
+            {
+                "learning_rate": 0.05,
+                "p_drop": [0.0, 0.2, 0.4],
+                "dropout_per_batch": [0.0, 1.0],
+            },
+        ),
+    ],
+    ids=["sgd_weight_decay", "adam_dropout_per_batch"],
+)
+def test_numbers_do_not_depend_on_the_device_count(data, spec, settings):
+    # 2 seeds x 6 configs: two groups of 3, on one device in turn or one per device
     assert len(jax.devices()) >= 2, "conftest asks for two CPU devices"
-    ens = Ensemble.grid(
-        seeds=(0, 1), learning_rate=0.3, l2_strength=[0.0, 0.01, 0.02], p_drop=0.0
-    )
+    ens = Ensemble.grid(seeds=(0, 1), **settings)
     kw = dict(eval_sets={"train": data}, snapshot_params=("W1",), snapshot_epochs=(2,))
-    one, two = fit(data, ens, devices=1, **kw), fit(data, ens, devices=2, **kw)
+    one, two = (
+        fit(data, ens, spec, devices=1, **kw),
+        fit(data, ens, spec, devices=2, **kw),
+    )
     for k in one.params:
         np.testing.assert_array_equal(one.params[k], two.params[k])
     np.testing.assert_array_equal(one.snapshots["W1"], two.snapshots["W1"])
-    np.testing.assert_allclose(
-        one.history["train"]["loss"], two.history["train"]["loss"], 1e-6
+    np.testing.assert_array_equal(
+        one.history["train"]["loss"], two.history["train"]["loss"]
     )
     np.testing.assert_array_equal(one.running["loss"], two.running["loss"])
 
 
 def test_diverging_member_on_the_second_device_is_reported(data):
-    # configs 0 and 1 land on device 0, config 2 on device 1
+    # 12 configs: two groups of 6, config 11 in the second group, on device 1
     spec = TrainSpec(nn.MLPSpec((2, 8, 8, 2), "relu"), epochs=6, batch_size=8)
-    ens = Ensemble.grid(seeds=(0,), learning_rate=[0.3, 0.3, 1e30])
+    ens = Ensemble.grid(seeds=(0,), learning_rate=[0.3] * 11 + [1e30])
     r = fit(data, ens, spec=spec, devices=2)
-    assert r.diverged.tolist() == [[False, False, True]]
+    assert r.diverged.tolist() == [[False] * 11 + [True]]
     assert len(r.failures) == 1 and "learning_rate=1e+30" in r.failures[0]
     assert np.isfinite(r.params["W2"]).all()
 

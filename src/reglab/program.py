@@ -2,7 +2,8 @@
 
 Shape of the program (one compiled function, called once per chunk of epochs):
 
-    shard_map over devices  (groups of members dealt to devices; one device: none)
+    one program per device  (whole groups dealt to devices; the same one-device
+                             program on each, dispatched side by side)
       lax.map over groups  (small networks: <= 9 members side by side)
         lax.scan over the chunk's epochs
           lax.scan over the epoch's minibatch steps
@@ -22,13 +23,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from reglab import nn
 from reglab.optim import Hyper, build_optimizer
@@ -286,24 +286,33 @@ GROUP_BELOW_PARAMS = 32_768
 GROUP_PARAMS = 1_100_000  # ten 784-128-10 members
 
 
-def group_shape(
-    n_seeds: int, n_configs: int, n_params: int = 0, n_devices: int = 1
-) -> tuple[int, int, int]:
-    """Return (groups, configs per group, devices used).
+def group_shape(n_seeds: int, n_configs: int, n_params: int = 0) -> tuple[int, int]:
+    """Return (groups, configs per group): a function of the ensemble, not the machine.
 
-    Small members go in groups of <= GROUP_MEMBERS, dealt evenly to the devices (a
-    config is never split, so at most n_configs devices are used). Large members run
-    on one device: XLA already spreads their matmuls over the cores, and splitting
-    them across devices measured slower (784-128-10 x 10: 103 -> 117 us).
+    The layout of members into groups decides the vmap widths XLA compiles, hence the
+    float32 rounding of every member, so it never looks at the devices: the same
+    ensemble gives bit-identical numbers on 1, 2 or 8 devices (``devices_used`` only
+    deals the groups out). Small members go in balanced groups of <= GROUP_MEMBERS;
+    large ones in groups of <= GROUP_PARAMS parameters.
     """
     if n_params >= GROUP_BELOW_PARAMS:
         per_group = max(1, GROUP_PARAMS // (n_params * n_seeds))
-        groups = -(-n_configs // per_group)
-        return groups, -(-n_configs // groups), 1
-    d = max(1, min(n_devices, n_configs))
-    per_group = max(1, GROUP_MEMBERS // n_seeds)
-    groups = d * -(-n_configs // (per_group * d))
-    return groups, -(-n_configs // groups), d  # balanced: the least padding
+    else:
+        per_group = max(1, GROUP_MEMBERS // n_seeds)
+    groups = -(-n_configs // per_group)
+    return groups, -(-n_configs // groups)  # balanced: the least padding
+
+
+def devices_used(groups: int, n_params: int, n_devices: int) -> int:
+    """Return how many devices the groups are dealt to (whole groups each).
+
+    Large members run on one device: XLA already spreads their matmuls over the
+    cores, and splitting them across devices measured slower (784-128-10 x 10: 103
+    -> 117 us). Small ones use up to one device per group.
+    """
+    if n_params >= GROUP_BELOW_PARAMS:
+        return 1
+    return max(1, min(n_devices, groups))
 
 
 def to_groups(values: Array, groups: int, per_group: int) -> Array:
@@ -334,47 +343,57 @@ def grouped(init_fn, chunk_fn):
     return init_g, chunk_g
 
 
-def _mesh(devices) -> Mesh:
-    return Mesh(np.array(devices, dtype=object), ("groups",))
+class DeviceRun:
+    """One device's share of the groups: its compiled chunk program and its state."""
+
+    def __init__(self, run_chunk, state, hyper, shared) -> None:
+        self.run_chunk, self.state, self.hyper, self.shared = (
+            run_chunk,
+            state,
+            hyper,
+            shared,
+        )
+
+    def step(self, e0: Array) -> None:
+        """Dispatch the next chunk (returns at once; JAX runs it asynchronously)."""
+        keys, x, y, sets, record_at, snap_at = self.shared
+        self.state = self.run_chunk(
+            self.state, self.hyper, keys, e0, x, y, sets, record_at, snap_at
+        )
 
 
-def sharded(chunk_g, devices):
-    """Return chunk_g run with the groups axis split across devices, in parallel."""
-    groups, whole = PartitionSpec("groups"), PartitionSpec()
-    # (state, hyper) lead with groups; keys, e0, data and schedules are replicated
-    return jax.shard_map(
-        chunk_g,
-        mesh=_mesh(devices),
-        in_specs=(groups, groups) + (whole,) * 7,
-        out_specs=groups,
-    )
+def deal(static, chunk_fn, split, shared, devices) -> tuple[list[DeviceRun], float]:
+    """Return one DeviceRun per device, each with an equal slice of the groups.
 
-
-def group_sharding(devices) -> NamedSharding:
-    """Return the sharding that splits a leaf's leading groups axis over devices."""
-    return NamedSharding(_mesh(devices), PartitionSpec("groups"))
-
-
-def place(args, devices):
-    """Put chunk arguments where ``sharded`` expects them: (state, hyper) split."""
-    split = group_sharding(devices)
-    state, hyper, *rest = args
-    copy = NamedSharding(split.mesh, PartitionSpec())
-    return (resplit(state, split), jax.device_put(hyper, split),
-            *jax.device_put(rest, copy))  # fmt: skip
-
-
-def resplit(state, split: NamedSharding):
-    """Return state with every leaf split by ``split``, moving only those that aren't.
-
-    After a chunk XLA hands empty leaves back replicated; the rest already sit where
-    they go, so between chunks the host moves only those few.
+    split: (state, hyper), leaves leading with groups; shared: (keys, x, y, eval_sets,
+    record_at, snap_at), copied to every device. The chunk program is compiled once
+    per device (in parallel threads: XLA compiles without the GIL).
     """
+    d = len(devices)
+    n = jax.tree.leaves(split)[0].shape[0] // d
 
-    def fix(leaf):
-        return leaf if leaf.sharding == split else jax.device_put(leaf, split)
+    def args_on(k):
+        part = jax.tree.map(lambda a: a[k * n : (k + 1) * n], split)
+        state, hyper = jax.device_put(part, devices[k])
+        shared_k = jax.device_put(shared, devices[k])
+        return (state, hyper, shared_k[0], jnp.int32(0), *shared_k[1:])
 
-    return jax.tree.map(fix, state)
+    placed = [args_on(k) for k in range(d)]
+    default = jax.devices()[0]
+
+    def compile_on(k):
+        key = static if devices[k] == default else (static, devices[k])
+        return compiled(key, chunk_fn, placed[k])
+
+    if d == 1:
+        built = [compile_on(0)]
+    else:
+        with ThreadPoolExecutor(d) as pool:
+            built = list(pool.map(compile_on, range(d)))
+    runs = []
+    for (fn, _), (state, hyper, keys, _, *rest) in zip(built, placed, strict=True):
+        runs.append(DeviceRun(fn, state, hyper, (keys, *rest)))
+    return runs, max(seconds for _, seconds in built)
 
 
 PROGRAMS: dict[Any, Any] = {}

@@ -244,17 +244,14 @@ def train(
     )
     S, C = ensemble.shape
     n_params = sum(math.prod(p.shape) for p in probe.values())
-    G, Cg, d = program.group_shape(S, C, n_params, len(devs))
+    G, Cg = program.group_shape(S, C, n_params)
+    d = program.devices_used(G, n_params, len(devs))
     devs = devs[:d]
-    if d > 1:  # groups are dealt to the devices; everything else is replicated
-        chunk_fn = program.sharded(chunk_fn, devs)
+    G = d * -(-G // d)  # pad with whole groups so each device gets the same count
     hyper = {
         k: program.to_groups(jnp.asarray(v), G, Cg)  # (G, Cg)
         for k, v in ensemble.values.items()
     }
-
-    def members(leaf) -> np.ndarray:  # (G, S, Cg, ...) -> (S, C, ...)
-        return np.asarray(program.from_groups(np.asarray(leaf), C))
 
     snap_shapes = {n: (len(snaps_at),) + probe[n].shape for n in snapshot_params}
     shapes = ((len(records), len(sets), 2), tuple(snap_shapes.items()))
@@ -268,27 +265,26 @@ def train(
     init_program, init_s = program.compiled(("init", static, shapes), start_state,
                                      (hyper, seeds))  # fmt: skip
     state, keys = init_program(hyper, seeds)
-    args = (state, hyper, keys, jnp.int32(0), x, y, sets, record_at, snap_at)
-    if d > 1:
-        args = program.place(args, devs)
-        static += (tuple(devs),)
-    elif devs[0] != jax.devices()[0]:  # one device, not the default one
-        args = jax.device_put(args, devs[0])
-        static += (tuple(devs),)
-    run_chunk, compile_s = program.compiled(static, chunk_fn, args)
+    # Each device runs the same one-device program on its share of whole groups
+    # (dispatch is asynchronous, so they run side by side): a member's arithmetic is
+    # then the same on any number of devices, which an SPMD-partitioned program did
+    # not guarantee (Adam's update rounded differently under shard_map).
+    runs, compile_s = program.deal(
+        static, chunk_fn, (state, hyper), (keys, x, y, sets, record_at, snap_at), devs
+    )
     compile_s += init_s
+
+    def members(parts) -> np.ndarray:  # d x (G/d, S, Cg, ...) -> (S, C, ...)
+        whole = np.concatenate([np.asarray(p) for p in parts])
+        return np.asarray(program.from_groups(whole, C))
 
     failures: list[str] = []
     reported = np.zeros(ensemble.shape, bool)
     start = time.perf_counter()
-    state, hyper, keys, _, x, y, sets, record_at, snap_at = args
-    split = program.group_sharding(devs) if d > 1 else None
     for c in range(n_chunks):
-        if split is not None:
-            state = program.resplit(state, split)
-        state = run_chunk(state, hyper, keys, jnp.int32(c * L), x, y, sets, record_at,
-                          snap_at)  # fmt: skip
-        diverged = members(state.diverged)
+        for run in runs:
+            run.step(jnp.int32(c * L))
+        diverged = members([run.state.diverged for run in runs])
         for s, cfg in zip(*np.nonzero(diverged & ~reported), strict=True):
             failures.append(
                 f"member ({ensemble.describe(s, cfg)}) produced NaN/inf by epoch"
@@ -297,12 +293,14 @@ def train(
         reported |= diverged
         if progress is not None:
             progress(min((c + 1) * L - 1, E), E)
-        if (diverged | members(state.stopped)).all():
+        if (diverged | members([run.state.stopped for run in runs])).all():
             break
-    jax.block_until_ready(state)
+    states = [run.state for run in runs]
+    jax.block_until_ready(states)
     run_s = time.perf_counter() - start
 
-    state = jax.tree.map(members, state)  # on the host, (S, C, ...), from here on
+    # on the host, (S, C, ...), from here on
+    state = jax.tree.map(lambda *parts: members(parts), *states)
     chosen = state.params
     if early_stopping is not None and early_stopping.restore_best:
         # members that never improved keep their final parameters
