@@ -82,7 +82,7 @@ def reproduce(args: argparse.Namespace) -> int:
         configs[name] = cfg.quick() if args.quick else cfg
     console = Console(stderr=True)
     start = time.perf_counter()
-    done = _Outputs()
+    done = _Outputs(quick=args.quick)
     jobs = min(args.jobs or os.cpu_count() or 1, len(names))
     try:
         if jobs == 1:
@@ -106,6 +106,7 @@ def reproduce(args: argparse.Namespace) -> int:
 
 @dataclasses.dataclass
 class _Outputs:
+    quick: bool = False
     sections: list = dataclasses.field(default_factory=list)
 
     def add(self, section, console) -> None:
@@ -117,11 +118,18 @@ class _Outputs:
             else (f"trained in {section.timings.get('total_s', 0):.1f} s")
         )
         console.print(f"[bold]{section.name}[/]: {what}")
+        from reglab.report import failure_reason
+
         for c in section.claims:
             mark = "[green]pass[/]" if c.passed else "[red]FAIL[/]"
+            agree = f" ({c.agreement})" if len(c.per_seed) > 1 else ""
             console.print(
-                f"  {mark} {c.name}: {c.measured:.4g} {c.comparison} {c.threshold:.4g}"
+                f"  {mark} {c.name}: {c.measured:.4g} {c.comparison}"
+                f" {c.threshold:.4g}{agree}",
+                highlight=False,
             )
+            if not c.passed:
+                console.print(f"       why: {failure_reason(c, self.quick)}")
 
 
 def _bar(console, disable: bool):
@@ -226,6 +234,7 @@ def _write_outputs(out: Path, done: _Outputs, quick: bool, total: float) -> Path
         title="reglab: regularization, reproduced" + (" (quick run)" if quick else ""),
         versions=_versions(),
         total_seconds=total,
+        quick=quick,
     )
 
 
@@ -257,7 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     rep.add_argument("--quick", action="store_true", help="cut epochs: a smoke run")
     rep.add_argument("--out", default="reglab-out", help="output directory")
-    rep.add_argument("--seeds", type=int, default=1, help="seeds per experiment")
+    rep.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="seeds per experiment (default 3: claims get intervals; 1 is the post's"
+        " single run)",
+    )
     rep.add_argument("--force", action="store_true", help="retrain even if saved")
     rep.add_argument("--no-progress", action="store_true", help="hide progress bars")
     rep.add_argument(

@@ -105,7 +105,21 @@ details { margin: 0.6em 0; } code { font-size: 0.9em; }
 figure.slider label { display: block; font-weight: 600; }
 figure.slider input { width: 100%; max-width: 420px; vertical-align: middle; }
 figure.slider output { display: inline-block; min-width: 5em; font-weight: 400; }
+.ci, .agree { font-size: 0.85em; color: #555; font-weight: 400; }
+p.why { margin: 0.3em 0 0; color: #b3261e; font-size: 0.9em; }
+@media (max-width: 640px) {
+  table.claims thead { display: none; }
+  table.claims tr { display: block; border-bottom: 2px solid #ddd; padding: 0.3em 0; }
+  table.claims td { display: block; border: none; padding: 0.15em 0.3em; }
+  table.claims td::before { content: attr(data-label) ": "; font-weight: 600; }
+}
 """
+
+_QUICK_NOTE = (
+    '<p class="quick-note"><strong>A quick run:</strong> epochs are cut to a'
+    " fraction of the post's, so the models are not trained to the post's state;"
+    " claims that fail here are expected to, and only a full run decides them.</p>"
+)
 
 
 def _fmt(x: Any) -> str:
@@ -114,18 +128,48 @@ def _fmt(x: Any) -> str:
     return html.escape(str(x))
 
 
-def _claims_table(claims: list[Claim], experiment: str) -> str:
+def failure_reason(c: Claim, quick: bool) -> str:
+    """Return why a failing claim fails, in words (empty for a passing one)."""
+    if c.passed:
+        return ""
+    reasons = []
+    if quick:
+        reasons.append("a quick run (cut epochs): failures here are expected")
+    if c.per_seed and 0 < c.holds_in < len(c.per_seed):
+        reasons.append(f"seed-sensitive: {c.agreement}")
+    if c.why:
+        reasons.append(c.why)
+    return (
+        "; ".join(reasons) or "measured against the post's statement: it does not hold"
+    )
+
+
+def _claims_table(claims: list[Claim], experiment: str, quick: bool = False) -> str:
     rows = []
     for c in claims:
         verdict = "pass" if c.passed else "FAIL"
+        interval = (
+            f'<br><span class="ci">95% CI [{_fmt(c.interval[0])},'
+            f" {_fmt(c.interval[1])}]</span>"
+            if c.interval and len(c.per_seed) > 1
+            else ""
+        )
+        why = failure_reason(c, quick)
         rows.append(
             f'<tr class="{"pass" if c.passed else "fail"}" data-claim="{c.name}">'
-            f"<td><code>{html.escape(c.name)}</code></td>"
-            f"<td>{html.escape(c.statement)}</td>"
-            f'<td class="num">{_fmt(c.measured)} {html.escape(c.comparison)}'
-            f" {_fmt(c.threshold)}</td>"
-            f'<td class="verdict">{verdict}</td>'
-            f"<td>{html.escape(c.detail)}</td></tr>"
+            f'<td data-label="claim"><code>{html.escape(c.name)}</code></td>'
+            f'<td data-label="the post says">{html.escape(c.statement)}</td>'
+            f'<td data-label="measured" class="num">{_fmt(c.measured)}'
+            f" {html.escape(c.comparison)} {_fmt(c.threshold)}{interval}</td>"
+            f'<td data-label="verdict" class="verdict">{verdict}'
+            + (
+                f'<br><span class="agree">{html.escape(c.agreement)}</span>'
+                if c.agreement
+                else ""
+            )  # fmt: skip
+            + f'</td><td data-label="what was compared">{html.escape(c.detail)}'
+            + (f'<p class="why">why it fails: {html.escape(why)}</p>' if why else "")
+            + "</td></tr>"
         )
     return (
         f'<div class="table-wrap"><table class="claims" data-experiment="{experiment}">'
@@ -151,6 +195,7 @@ def write_report(
     title: str,
     versions: dict[str, str],
     total_seconds: float,
+    quick: bool = False,
 ) -> Path:
     """Write out_dir/index.html for the sections; return its path."""
     all_claims = [c for s in sections for c in s.claims]
@@ -169,7 +214,7 @@ def write_report(
         body.append(
             f'<section id="{s.name}"><h2>{s.name}</h2>'
             f"<p>{origin}; {timing}</p>{figs}"
-            f"<h3>claims</h3>{_claims_table(s.claims, s.name)}"
+            f"<h3>claims</h3>{_claims_table(s.claims, s.name, quick)}"
             + (f"<ul class='notes'>{notes}</ul>" if notes else "")
             + _settings_table(s.config)
             + "</section>"
@@ -182,6 +227,7 @@ def write_report(
 <body><h1>{html.escape(title)}</h1>
 <div class="summary"><p><strong id="claims-summary">{n_pass} of {len(all_claims)}
 claims pass</strong> · total {total_seconds:.1f} s · {html.escape(version_text)}</p>
+{_QUICK_NOTE if quick else ""}
 <ul>{toc}</ul></div>
 {"".join(body)}
 <script type="application/json" id="claims-data">{

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from reglab.experiments.base import Claim, Result, Tally
+from reglab.experiments.base import Claim, Result, Tally, mean_interval
 
 
 def test_tally_sums_calls_and_maps_progress_onto_one_bar():
@@ -60,3 +60,35 @@ def test_config_checks_name_the_field_and_the_fix():
         check_moons_sizes(SimpleNamespace(**{**vars(cfg), "batch_size": 11}))
     with pytest.raises(ValueError, match="grid_resolution must be >= 2"):
         check_moons_sizes(SimpleNamespace(**{**vars(cfg), "grid_resolution": 1}))
+
+
+def test_mean_interval_matches_the_student_t_interval_by_hand():
+    # values 1, 2, 3: mean 2, sd 1, t(0.975, 2) = 4.303 -> half width 4.303 / sqrt(3)
+    mean, lo, hi = mean_interval([1.0, 2.0, 3.0])
+    assert mean == 2.0
+    np.testing.assert_allclose([lo, hi], [2 - 4.303 / 3**0.5, 2 + 4.303 / 3**0.5])
+    assert mean_interval([5.0]) == (5.0, 5.0, 5.0)  # one seed: no spread
+    # many seeds: the normal quantile
+    v = np.arange(40.0)
+    _, lo, hi = mean_interval(v)
+    np.testing.assert_allclose(hi - lo, 2 * 1.96 * v.std(ddof=1) / np.sqrt(40))
+
+
+def test_claim_over_seeds_is_decided_on_the_mean_and_counts_agreeing_seeds():
+    claim = Claim.over_seeds("c", "s", [0.9, 0.2, 0.7], 0.5, ">")
+    assert claim.passed  # mean 0.6 > 0.5, although one seed disagrees
+    assert claim.holds_in == 2
+    assert claim.agreement == "holds in 2 of 3 seeds"
+    lo, hi = claim.interval
+    assert lo < claim.measured < hi
+    d = claim.to_dict()
+    assert d["per_seed"] == [0.9, 0.2, 0.7] and d["agreement"] == claim.agreement
+    single = Claim.over_seeds("c", "s", [0.9], 0.5, ">")
+    assert "1 of 1" not in single.agreement and "--seeds 3" in single.agreement
+
+
+def test_claim_refuses_an_unknown_comparison_and_no_seeds():
+    with pytest.raises(ValueError, match="comparison must be one of"):
+        Claim("c", "s", 1.0, 0.5, "=>")
+    with pytest.raises(ValueError, match="at least one seed"):
+        Claim.over_seeds("c", "s", [], 0.5, ">")

@@ -62,9 +62,42 @@ class Result:
         return cls(meta["name"], meta["config"], arrays, meta["timings"], meta["notes"])
 
 
+# Two-sided 95% Student-t quantiles by degrees of freedom (n_seeds - 1); the normal
+# 1.96 beyond 30. Seeds are few, so the t interval's width is honest about them.
+# fmt: off
+_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+        2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+        2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+# fmt: on
+_COMPARE = {
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "<": np.less,
+    "<=": np.less_equal,
+}
+
+
+def mean_interval(values) -> tuple[float, float, float]:
+    """Return (mean, lo, hi): the seed mean and its 95% Student-t interval.
+
+    One value has no spread: its interval is the value itself.
+    """
+    v = np.asarray(values, np.float64).ravel()
+    m = float(v.mean())
+    if v.size < 2:
+        return m, m, m
+    t = _T95[v.size - 2] if v.size - 2 < len(_T95) else 1.96
+    half = t * float(v.std(ddof=1)) / np.sqrt(v.size)
+    return m, m - half, m + half
+
+
 @dataclass(frozen=True)
 class Claim:
-    """One statement of the post, checked against a measured number."""
+    """One statement of the post, checked against a measured number.
+
+    Built with ``Claim.over_seeds``, it is decided on the seed mean, carries the 95%
+    interval of that mean and says in how many seeds it holds.
+    """
 
     name: str  # short id, e.g. "l1_sparser_than_l2"
     statement: str  # the post's statement in our words
@@ -72,18 +105,64 @@ class Claim:
     threshold: float
     comparison: str  # ">", ">=", "<" or "<=": measured <comparison> threshold
     detail: str = ""  # what was compared (strengths, seeds, sets)
+    per_seed: tuple[float, ...] = ()  # the measured value in each seed
+    interval: tuple[float, float] | None = None  # 95% t interval of the seed mean
+    why: str = ""  # why it may fail: the post overstates, a seed-sensitive effect, ...
+
+    def __post_init__(self) -> None:
+        if self.comparison not in _COMPARE:
+            raise ValueError(
+                f"comparison must be one of {tuple(_COMPARE)}, got {self.comparison!r}"
+            )
+
+    @classmethod
+    def over_seeds(
+        cls,
+        name: str,
+        statement: str,
+        per_seed,
+        threshold: float,
+        comparison: str,
+        detail: str = "",
+        why: str = "",
+    ) -> Claim:
+        """Return the claim decided on the mean of per_seed, with its interval."""
+        values = tuple(float(v) for v in np.asarray(per_seed, np.float64).ravel())
+        if not values:
+            raise ValueError(f"claim {name!r} needs at least one seed's value, got ()")
+        mean, lo, hi = mean_interval(values)
+        return cls(
+            name, statement, mean, float(threshold), comparison, detail,
+            values, (lo, hi), why,
+        )  # fmt: skip
 
     @property
     def passed(self) -> bool:
         """Whether measured satisfies the comparison with threshold."""
-        m, t = self.measured, self.threshold
-        return bool(
-            {">": m > t, ">=": m >= t, "<": m < t, "<=": m <= t}[self.comparison]
-        )
+        return bool(_COMPARE[self.comparison](self.measured, self.threshold))
+
+    @property
+    def holds_in(self) -> int:
+        """Return in how many seeds the comparison holds (0 without per-seed values)."""
+        v = np.asarray(self.per_seed, np.float64)
+        return int(_COMPARE[self.comparison](v, self.threshold).sum())
+
+    @property
+    def agreement(self) -> str:
+        """Return 'holds in k of n seeds', or what a single seed cannot say."""
+        n = len(self.per_seed)
+        if n == 0:
+            return ""
+        if n == 1:
+            return "one seed: no interval or agreement (run --seeds 3 for them)"
+        return f"holds in {self.holds_in} of {n} seeds"
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict, with passed included."""
-        return {**dataclasses.asdict(self), "passed": self.passed}
+        """Return a JSON-ready dict, with passed and agreement included."""
+        out = dataclasses.asdict(self)
+        out["per_seed"] = list(self.per_seed)
+        out["interval"] = list(self.interval) if self.interval else None
+        return {**out, "passed": self.passed, "agreement": self.agreement}
 
 
 @dataclass
