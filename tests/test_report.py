@@ -42,11 +42,15 @@ def report(tmp_path_factory):
     )
     claims = [
         Claim("up", "it rises", 1.0, 0.5, ">", "slope"),
-        Claim("flat", "it is flat", 1.0, 0.5, "<", "slope"),
-    ]
+        Claim.over_seeds(
+            "flat", "it is flat " * 12, [0.2, 0.9, 0.7], 0.5, "<", "slope " * 20,
+            why="the post overstates it",
+        ),
+    ]  # fmt: skip
     section = Section(
-        "exp", {"epochs": 3}, [(str(png.relative_to(out)), "a line")], [slider], claims
-    )
+        "exp", {"epochs": 3}, [(str(png.relative_to(out)), "a line")], [slider], claims,
+        {"compile_s": 1.25, "run_s": 2.5}, devices="2 CPU devices",
+    )  # fmt: skip
     page = write_report(out, [section], title="t", versions={"x": "1"}, total_seconds=1)
     return out, page
 
@@ -61,6 +65,29 @@ def test_report_lists_claims_with_verdicts_and_embeds_their_data(report):
         text[start : text.index("</script>", start)].replace("&quot;", '"')
     )
     assert [c["passed"] for c in data] == [True, False]
+    assert data[1]["agreement"] == "holds in 1 of 3 seeds"
+
+
+def test_a_failing_claim_says_why_with_its_interval_and_agreement(report):
+    text = report[1].read_text()
+    assert (
+        "why it fails: seed-sensitive: holds in 1 of 3 seeds; the post overstates it"
+        in text
+    )
+    assert "95% CI [" in text and "holds in 1 of 3 seeds" in text
+    assert "trained on 2 CPU devices; compiling 1.2 s, training 2.5 s" in text
+    assert "compile_s" not in text  # timings in words
+    assert 'href="exp/fig_a.svg">SVG</a>' in text  # every figure opens full size
+
+
+def test_a_quick_run_says_its_failures_are_expected(tmp_path):
+    claims = [Claim("flat", "it is flat", 1.0, 0.5, "<")]
+    section = Section("exp", {}, [], [], claims)
+    page = write_report(tmp_path, [section], title="t", versions={}, total_seconds=1,
+                        quick=True)  # fmt: skip
+    text = page.read_text()
+    assert "A quick run:" in text
+    assert "why it fails: a quick run (cut epochs): failures here are expected" in text
 
 
 def test_slider_needs_one_figure_per_value():
@@ -91,7 +118,13 @@ def test_slider_swaps_the_panel_in_chromium(report):
         second = page.get_attribute(img, "src")
         label = page.inner_text("figure.slider output")
         overflow = page.evaluate("document.body.scrollWidth > window.innerWidth + 1")
+        # the claims table itself fits too: no sideways scrolling inside its wrapper
+        wrap_overflow = page.eval_on_selector(
+            ".table-wrap", "w => w.scrollWidth > w.clientWidth + 1"
+        )
+        page.screenshot(path=str(page_path.parent / "phone.png"), full_page=True)
         browser.close()
     assert first != second and second.endswith("slide_02.png")
     assert label == "3"
     assert not overflow  # readable on a phone: no sideways scrolling of the page
+    assert not wrap_overflow

@@ -35,6 +35,39 @@ class Section:
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     cached: bool = False  # re-rendered from a saved result, not trained in this run
+    devices: str = ""  # where it trained, e.g. "1 CPU device"
+
+
+# The post's section for each experiment: the report's headings.
+TITLES = {
+    "augmentation": "§1 Data augmentation: pixel shifts on MNIST (Figure 1)",
+    "mlm_masking": "§1 Data augmentation: BERT's masking rates (beyond the post)",
+    "weight_decay": "§2 Weight decay: L2 and L1 on noisy two moons (Figures 2-4)",
+    "adamw": "§2 Weight decay: Adam + L2 against AdamW (beyond the post)",
+    "dropout": "§3 Dropout and Monte-Carlo dropout (Figures 5-6)",
+    "label_smoothing": "§4 Label smoothing and calibration (Figures 7-8)",
+    "early_stopping": "§5 Early stopping and spectral bias (Figures 9-10)",
+    "choices": "What the post leaves unsaid, and what it changes (beyond the post)",
+}
+_TIMING_WORDS = {
+    "compile_s": "compiling",
+    "run_s": "training",
+    "total_s": "in all",
+    "render_s": "figures and claims",
+}
+
+
+def section_title(name: str) -> str:
+    """Return the report heading of an experiment: the post's section, in words."""
+    return TITLES.get(name, name.replace("_", " "))
+
+
+def timing_words(timings: dict[str, float]) -> str:
+    """Return timings as words: 'compiling 1.2 s, training 3.4 s, ...'."""
+    return ", ".join(
+        f"{_TIMING_WORDS.get(k, k.removesuffix('_s').replace('_', ' '))} {v:.1f} s"
+        for k, v in timings.items()
+    )
 
 
 def save_figure(fig: Figure, directory: Path) -> Path:
@@ -200,20 +233,27 @@ def write_report(
     """Write out_dir/index.html for the sections; return its path."""
     all_claims = [c for s in sections for c in s.claims]
     n_pass = sum(c.passed for c in all_claims)
-    toc = "".join(f'<li><a href="#{s.name}">{s.name}</a></li>' for s in sections)
+    toc = "".join(
+        f'<li><a href="#{s.name}">{html.escape(section_title(s.name))}</a></li>'
+        for s in sections
+    )
     body = []
     for s in sections:
         figs = "".join(
-            f'<figure><img src="{html.escape(src)}" alt="{html.escape(cap)}">'
-            f"<figcaption>{html.escape(cap)}</figcaption></figure>"
+            f'<figure><a href="{html.escape(src)}" title="full size">'
+            f'<img src="{html.escape(src)}" alt="{html.escape(cap)}"></a>'
+            f"<figcaption>{html.escape(cap)} "
+            f'<a href="{html.escape(src)}">PNG</a> · '
+            f'<a href="{html.escape(str(Path(src).with_suffix(".svg")))}">SVG</a>'
+            "</figcaption></figure>"
             for src, cap in s.figures
         ) + "".join(_slider_html(sl) for sl in s.sliders)
-        timing = ", ".join(f"{k} {v:.2f} s" for k, v in s.timings.items())
         origin = "re-rendered from the saved result" if s.cached else "trained"
+        where = f" on {html.escape(s.devices)}" if s.devices else ""
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in s.notes)
         body.append(
-            f'<section id="{s.name}"><h2>{s.name}</h2>'
-            f"<p>{origin}; {timing}</p>{figs}"
+            f'<section id="{s.name}"><h2>{html.escape(section_title(s.name))}</h2>'
+            f"<p>{origin}{where}; {html.escape(timing_words(s.timings))}</p>{figs}"
             f"<h3>claims</h3>{_claims_table(s.claims, s.name, quick)}"
             + (f"<ul class='notes'>{notes}</ul>" if notes else "")
             + _settings_table(s.config)
@@ -228,6 +268,8 @@ def write_report(
 <div class="summary"><p><strong id="claims-summary">{n_pass} of {len(all_claims)}
 claims pass</strong> · total {total_seconds:.1f} s · {html.escape(version_text)}</p>
 {_QUICK_NOTE if quick else ""}
+<p>Reproducing <em>Regularization</em> (Anoop Praturu, May 3, 2026), from the
+"Notebook of Things I Don't Know About"; each heading names the post's section.</p>
 <ul>{toc}</ul></div>
 {"".join(body)}
 <script type="application/json" id="claims-data">{

@@ -37,6 +37,15 @@ def enable_compile_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
+def describe_devices() -> str:
+    """Return where this process trains, e.g. '2 CPU devices' (numbers don't vary)."""
+    import jax
+
+    devices = jax.devices()
+    kind = devices[0].platform.upper()
+    return f"{len(devices)} {kind} device{'s' if len(devices) > 1 else ''}"
+
+
 def is_saved(directory: Path, cfg) -> bool:
     """Whether directory holds a result trained with exactly this config."""
     saved = directory / "result.json"
@@ -59,6 +68,7 @@ def render(
         t0 = time.perf_counter()
         result = mod.run(cfg, progress=progress)
         result.timings["total_s"] = time.perf_counter() - t0
+        result.devices = describe_devices()
         result.save(directory)  # kept even if a later experiment fails
     t0 = time.perf_counter()
     figures = [
@@ -72,8 +82,9 @@ def render(
     claims = mod.claims(result)
     timings = {**result.timings, "render_s": time.perf_counter() - t0}
     return Section(
-        name, result.config, figures, sliders, claims, timings, result.notes, cached
-    )
+        name, result.config, figures, sliders, claims, timings, result.notes, cached,
+        devices=result.devices or "",
+    )  # fmt: skip
 
 
 def worker(name: str, cfg, out: Path, force: bool, events) -> Section:

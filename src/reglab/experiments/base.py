@@ -35,6 +35,7 @@ class Result:
     arrays: dict[str, np.ndarray]
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # e.g. members that diverged
+    devices: str = ""  # where it trained, e.g. "2 CPU devices"
 
     def __getitem__(self, key: str) -> np.ndarray:
         return self.arrays[key]
@@ -50,6 +51,7 @@ class Result:
             "config": self.config,
             "timings": self.timings,
             "notes": self.notes,
+            "devices": self.devices,
         }
         (directory / "result.json").write_text(json.dumps(meta, indent=2))
 
@@ -59,7 +61,10 @@ class Result:
         meta = json.loads((directory / "result.json").read_text())
         with np.load(directory / "result.npz") as npz:
             arrays = {k: npz[k] for k in npz.files}
-        return cls(meta["name"], meta["config"], arrays, meta["timings"], meta["notes"])
+        return cls(
+            meta["name"], meta["config"], arrays, meta["timings"], meta["notes"],
+            meta.get("devices", ""),
+        )  # fmt: skip
 
 
 # Two-sided 95% Student-t quantiles by degrees of freedom (n_seeds - 1); the normal
