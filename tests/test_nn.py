@@ -150,6 +150,75 @@ def test_cross_entropy_is_stable_for_huge_logits():
     assert np.isfinite(np.asarray(delta)).all()
 
 
+def cross_entropy_oracle(z, t, w):  # jax.nn.log_softmax, differentiated by jax.grad
+    def loss(z):
+        return -(w * (t * jax.nn.log_softmax(z)).sum(-1)).sum() / w.sum()
+
+    return loss(z), jax.grad(loss)(z)
+
+
+@pytest.mark.parametrize("convention", nn.SMOOTHING_CONVENTIONS)
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_delta_matches_jax_grad_of_log_softmax(
+    smoothing, convention, getkey
+):
+    z = jax.random.normal(getkey(), (9, 5)) * 3  # p far from 0 and 1
+    labels = jax.random.randint(getkey(), (9,), 0, 5)
+    t = nn.smooth_labels(labels, 5, smoothing, convention)
+    w = jnp.array([1, 1, 1, 1, 1, 1, 1, 0, 1], jnp.float32)
+    loss, delta = nn.softmax_cross_entropy(z, t, w)
+    expected_loss, expected_delta = cross_entropy_oracle(z, t, w)
+    close(loss, expected_loss)
+    close(delta, expected_delta)
+
+
+def saturated_logits():
+    # rows whose top class has p = 1 in float32: fitted (top = label), fitted with a
+    # tie below, misfitted (top != label); and one with p = 1 - 1.2e-7, 2 ulp below 1
+    return jnp.array(
+        [
+            [25.0, 3.0, 0.0, -4.0],
+            [0.0, 22.0, 2.0, 2.0],
+            [30.0, 0.0, 1.0, 0.0],
+            [17.0, 0.0, 0.0, 0.0],
+        ]
+    ), jnp.array([0, 1, 2, 0])
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_delta_matches_float64_when_p_rounds_to_one(smoothing):
+    z, labels = saturated_logits()
+    t = nn.smooth_labels(labels, 4, smoothing)
+    loss, delta = nn.softmax_cross_entropy(z, t)
+    z64, t64 = np.asarray(z, np.float64), np.asarray(t, np.float64)
+    p64 = np.exp(z64 - z64.max(-1, keepdims=True))
+    p64 /= p64.sum(-1, keepdims=True)
+    # every entry to float32 precision of its own size, the tiny ones included:
+    # p - 1 at the top class would be 0 in float32, 100 % off
+    np.testing.assert_allclose(np.asarray(delta), (p64 - t64) / 4, rtol=1e-5, atol=0)
+    exact_loss = -(t64 * np.log(p64)).sum() / 4
+    np.testing.assert_allclose(loss, exact_loss, rtol=1e-5)
+
+
+def test_cross_entropy_delta_rows_sum_to_zero_when_saturated():
+    z, labels = saturated_logits()
+    _, delta = nn.softmax_cross_entropy(z, jax.nn.one_hot(labels, 4))
+    d = np.asarray(delta, np.float64)  # summed in float64: no rounding of the test's
+    # zero up to the float32 rounding of the largest entry, which before was the size
+    # of the row's smallest entries (a residue that always pushed the same way)
+    row_sum = np.abs(d.sum(-1))
+    assert (row_sum <= 2 * np.spacing(np.abs(d).max(-1).astype(np.float32))).all()
+
+
+def test_log_softmax_keeps_the_tiny_loss_of_a_fitted_example():
+    z = jnp.array([[25.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    log_p, top = nn.log_softmax(z)
+    exact = -np.log1p(2 * np.exp(-25.0))  # -2.8e-11: z - logsumexp(z) gives 0
+    np.testing.assert_allclose(log_p[0, 0], exact, rtol=1e-6)
+    close(log_p[1], [-np.log(3)] * 3)
+    np.testing.assert_array_equal(top, [[1, 0, 0], [1, 0, 0]])  # ties: the first
+
+
 def test_weighted_losses_ignore_padding_and_match_jax_grad(getkey):
     z = jax.random.normal(getkey(), (6, 3))
     t = nn.smooth_labels(jax.random.randint(getkey(), (6,), 0, 3), 3, 0.1)

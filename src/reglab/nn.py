@@ -372,23 +372,40 @@ def _weights(n: int, weight: Array | None) -> tuple[Array, Array]:
     return w, jnp.maximum(w.sum(), 1.0)
 
 
+def log_softmax(z: Array) -> tuple[Array, Array]:
+    """Return log softmax(z) and the one-hot mask of each row's largest logit."""
+    # Written around the top class m, the one whose p float32 rounds: the others are
+    # exp of exact differences, and log p_m = -log1p(their sum) keeps the tiny loss
+    # of a fitted example, which z - logsumexp(z) rounds to 0.
+    top = jax.nn.one_hot(z.argmax(-1), z.shape[-1], dtype=bool)  # (batch, K)
+    shifted = z - z.max(-1, keepdims=True)  # z_k - z_m <= 0, exactly 0 at m
+    rest = jnp.where(top, 0.0, jnp.exp(shifted)).sum(-1, keepdims=True)
+    # log p_k = (z_k - z_m) - log(1 + sum_{k != m} exp(z_k - z_m))
+    return shifted - jnp.log1p(rest), top
+
+
 def softmax_cross_entropy(
     logits: Array, targets: Array, weight: Array | None = None
 ) -> tuple[Array, Array]:
     """Return (mean cross-entropy, dL/dlogits) against target distributions.
 
     ``weight`` (batch,) of 0/1 marks the examples that count (padding is 0); the mean
-    is over the counted examples.
+    is over the counted examples. Each row of dL/dlogits sums to zero, as softmax's
+    invariance to a shift of the logits requires, however saturated the row is.
     """
     w, n = _weights(logits.shape[0], weight)
-    # log p = z - logsumexp(z): stable for any logit scale
-    log_p = logits - jax.nn.logsumexp(logits, axis=-1, keepdims=True)  # (batch, K)
+    log_p, top = log_softmax(logits)  # (batch, K)
     loss = -(w * (targets * log_p).sum(axis=-1)).sum() / n
-    # dL/dz = (softmax(z) * sum_k t_k - t) / n ; targets sum to 1, so p - t
-    delta = (jnp.exp(log_p) * targets.sum(-1, keepdims=True) - targets) * (
-        w[:, None] / n
-    )
-    return loss, delta
+    # dL/dz_k = p_k sum_j t_j - t_k ; targets sum to 1, so p - t
+    delta = jnp.exp(log_p) * targets.sum(-1, keepdims=True) - targets
+    # At the top class m, p_m - t_m loses everything below p_m's rounding (p_m
+    # rounds to 1 once an example is fitted, and p_m - 1 to 0 while the others are
+    # not 0): take it from the others instead, delta_m = -sum_{k != m} delta_k.
+    # A row that does not sum to zero pushes every logit one way, and Adam scales
+    # that residue up to full steps until a fitted model falls apart.
+    rest = jnp.where(top, 0.0, delta).sum(-1, keepdims=True)
+    delta = jnp.where(top, -rest, delta)
+    return loss, delta * (w[:, None] / n)
 
 
 def mean_squared_error(
