@@ -1,6 +1,8 @@
 """Tests for the dropout experiment at a tiny scale, and its roughness measures."""
 
-import math
+import functools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -67,7 +69,7 @@ def test_mean_gradient_of_a_linear_ramp_is_its_slope():
     assert do.mean_gradient(p, gx, gy) == pytest.approx(0.5, rel=1e-6)
 
 
-def test_figures_render_with_expected_panels(result):
+def test_figure6_shows_the_no_dropout_model_beside_the_instantiations(result):
     figs = {f.key: f for f in do.figures(result)}
     assert set(figs) == {
         "fig5_dropout_boundaries",
@@ -75,21 +77,59 @@ def test_figures_render_with_expected_panels(result):
         "fig_dropout_mask_modes",
     }
     assert len(figs["fig5_dropout_boundaries"].figure.axes) == 2 + 1  # + colorbar
-    assert len(figs["fig6_mc_dropout"].figure.axes) == TINY.n_mc + 1 + 1
-    assert all(f.caption for f in figs.values())
+    panels = figs["fig6_mc_dropout"].figure.axes[:-1]  # the last is the colorbar
+    # top row: no dropout, dropout off, their average; then the instantiations
+    assert len(panels) == 3 + TINY.n_mc
+    assert panels[0].get_title().startswith("no dropout")
+    a = result.arrays
+    # each panel's title states the boundary length of what it draws
+    drawn = [a["prob"][0, 0], a["prob"][0, 1], a["mc_mean"][0], *a["mc_prob"][0]]
+    for ax, p in zip(panels, drawn, strict=True):
+        length = do.boundary_length(p, a["grid_x"], a["grid_y"])
+        assert ax.get_title().endswith(f"boundary length {length:.1f}")
 
 
-def test_claims_are_finite_and_comparable(result):
-    claims = do.claims(result)
-    assert {c.name for c in claims} >= {
-        "dropout_boundary_smoother",
-        "dropout_test_accuracy_not_worse",
-        "mc_instantiations_rougher",
+def test_training_module_does_not_import_matplotlib():
+    code = "import sys, reglab.experiments.dropout; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def _disc(radius: float, g: np.ndarray) -> np.ndarray:
+    X, Y = np.meshgrid(g, g)
+    return (np.hypot(X, Y) < radius).astype(np.float32)  # boundary length 2 pi r
+
+
+def test_claims_on_discs_match_their_circumferences():
+    # oracle: each model's P = 0.5 boundary is a circle, its length 2 pi r; two
+    # seeds with the same discs, so every claim holds in both or in neither
+    g = np.linspace(-1.0, 1.0, 300)
+    mc = np.stack([_disc(r, g) for r in (0.6, 0.7, 0.9)])
+    arrays = {
+        "grid_x": g,
+        "grid_y": g,
+        "seeds": np.array([0, 1]),
+        "prob": np.stack([np.stack([_disc(0.8, g), _disc(0.5, g)])] * 2),
+        "test_acc": np.array([[0.88, 0.90], [0.89, 0.89]]),
+        "mc_prob": np.stack([mc] * 2),
+        "mc_mean": np.stack([mc.mean(0)] * 2),
+        "prob_per_example": np.stack([_disc(0.4, g)[None]] * 2),
+        "test_acc_per_example": np.array([[0.9], [0.9]]),
     }
-    for c in claims:
-        assert math.isfinite(c.measured), c.name
-        assert c.comparison in (">", ">=", "<", "<=")
-        assert f"/{len(TINY.seeds)} seeds agree" in c.detail
+    r = Result(do.NAME, {"n_test": 100}, arrays)
+    got = {c.name: c for c in do.claims(r)}
+    approx = functools.partial(pytest.approx, rel=0.02)
+    assert got["dropout_boundary_smoother"].measured == approx(0.5 / 0.8)
+    assert got["mc_instantiations_rougher"].measured == approx(0.6 / 0.5)
+    rough = got["mc_instantiations_as_rough_as_no_dropout"]
+    assert rough.measured == approx((0.6 + 0.7 + 0.9) / 3 / 0.8)
+    assert got["per_example_dropout_smoother"].measured == approx(0.4 / 0.8)
+    assert not rough.passed and rough.holds_in == 0
+    accuracy = got["dropout_test_accuracy_not_worse"]
+    assert accuracy.per_seed == pytest.approx((0.02, 0.0))
+    assert accuracy.passed and accuracy.holds_in == 2
+    others = set(got) - {rough.name}
+    assert all(got[n].passed and got[n].holds_in == 2 for n in others)
 
 
 def test_result_round_trips_and_reproduces_claims(result, tmp_path):

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import jax
-import matplotlib.figure
 import numpy as np
 
 from reglab import nn
@@ -29,7 +28,7 @@ from reglab.experiments.base import (
     check_moons_sizes,
     config_dict,
 )
-from reglab.experiments.weight_decay import plane_grid, plot_probability, prob_class1
+from reglab.experiments.weight_decay import plane_grid, prob_class1
 from reglab.optim import OptimizerSpec
 from reglab.train import TrainSpec, predict, train
 
@@ -188,146 +187,91 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
 # --- figures -------------------------------------------------------------------------
 
 
-def _panels(result: Result, panels, key: str, caption: str) -> Figure:
-    """Draw one P(class 1) panel per (title, p) with the training points."""
-    a = result.arrays
-    fig = matplotlib.figure.Figure(figsize=(3.6 * len(panels) + 0.8, 3.6))
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (title, p) in zip(axes, panels, strict=True):
-        cs = plot_probability(
-            ax, a["grid_x"], a["grid_y"], p, a["x_train"], a["y_train"]
-        )
-        length = boundary_length(p, a["grid_x"], a["grid_y"])
-        ax.set_title(f"{title}\nboundary length {length:.1f}", fontsize=9)
-        ax.set_xlabel("$x_1$")
-        ax.set_ylabel("$x_2$")
-    fig.colorbar(cs, ax=axes, label="P(class 1)", shrink=0.85)
-    return Figure(key, fig, caption)
-
-
 def figures(result: Result) -> list[Figure]:
-    """Return figures 5 and 6 of the post and the mask-mode comparison."""
-    a, p_drop = result.arrays, result.config["p_drop"]
-    acc = a["test_acc"].mean(0)  # (2,): seed mean
-    seed = int(a["seeds"][0])
-    out = [
-        _panels(
-            result,
-            [
-                (f"no dropout (test acc {acc[0]:.3f})", a["prob"][0, 0]),
-                (
-                    f"p_drop = {p_drop:g}, off at inference (test acc {acc[1]:.3f})",
-                    a["prob"][0, 1],
-                ),
-            ],  # fmt: skip
-            "fig5_dropout_boundaries",
-            f"P(class 1) of the 2-96-96-2 tanh MLP (seed {seed}) trained without"
-            f" dropout (left) and with per-batch dropout p = {p_drop:g} after each"
-            " hidden layer, evaluated with dropout off (right); black: P = 0.5;"
-            " dots: training points by class. Test accuracy: clean draw, seed mean.",
-        )
-    ]
-    mc = [
-        (f"instantiation {k + 1} (test acc {a['mc_test_acc'][0, k]:.3f})", p)
-        for k, p in enumerate(a["mc_prob"][0])
-    ]
-    out.append(
-        _panels(
-            result,
-            mc + [("mean of the instantiations", a["mc_mean"][0])],
-            "fig6_mc_dropout",
-            f"The dropout model (seed {seed}) with dropout kept on at inference:"
-            " each panel draws one fresh mask per hidden layer (shared by the whole"
-            " plane, as in training), i.e. one thinned network; the last panel"
-            " averages their probabilities.",
-        )
-    )
-    if "prob_per_example" in a:
-        acc_e = a["test_acc_per_example"].mean(0)[0]
-        out.append(
-            _panels(
-                result,
-                [
-                    (f"per-batch mask (test acc {acc[1]:.3f})", a["prob"][0, 1]),
-                    (
-                        f"per-example mask (test acc {acc_e:.3f})",
-                        a["prob_per_example"][0, 0],
-                    ),
-                ],  # fmt: skip
-                "fig_dropout_mask_modes",
-                f"Dropout p = {p_drop:g} with one mask per minibatch (the post's"
-                " layer, left) or one per example (the usual choice, right), both"
-                f" evaluated with dropout off (seed {seed}); test accuracy: seed mean.",
-            )
-        )
-    return out
+    """Return Figures 5 and 6 of the post and the mask-mode comparison."""
+    from reglab.experiments.dropout_figures import figures as draw
+
+    return draw(result)
 
 
 # --- claims --------------------------------------------------------------------------
 
 
 def claims(result: Result) -> list[Claim]:
-    """Return the post's section 3 statements, measured on the seed mean."""
+    """Return the post's section 3 statements, each decided over seeds."""
     a = result.arrays
     gx, gy = a["grid_x"], a["grid_y"]
-    length = boundary_length(a["prob"], gx, gy)  # (S, 2)
+    length = boundary_length(a["prob"], gx, gy)  # (S, 2): no dropout, dropout
     grad = mean_gradient(a["prob"], gx, gy)  # (S, 2)
-    ratio = length[:, 1] / length[:, 0]  # (S,)
     acc = a["test_acc"]  # (S, 2)
     mc_len = boundary_length(a["mc_prob"], gx, gy)  # (S, n_mc)
-    mc_ratio = mc_len.min(axis=1) / length[:, 1]  # (S,)
-    S = len(ratio)
+    n_mc = mc_len.shape[1]
+    mc_grad = mean_gradient(a["mc_prob"], gx, gy)  # (S, n_mc)
+    mean_len = boundary_length(a["mc_mean"], gx, gy)  # (S,)
     out = [
-        Claim(
+        Claim.over_seeds(
             "dropout_boundary_smoother",
             "Dropout gives a smoother decision boundary than no dropout.",
-            float(ratio.mean()),
+            length[:, 1] / length[:, 0],
             1.0,
             "<",
-            f"length of the P=0.5 boundary with dropout (off at inference) over"
+            "length of the P = 0.5 boundary with dropout (off at inference) over"
             f" without: {length[:, 1].mean():.2f} / {length[:, 0].mean():.2f}; mean"
-            f" |grad P| {grad[:, 1].mean():.3f} vs {grad[:, 0].mean():.3f};"
-            f" {int((ratio < 1).sum())}/{S} seeds agree",
+            f" |grad P| {grad[:, 1].mean():.3f} vs {grad[:, 0].mean():.3f}",
         ),
-        Claim(
+        Claim.over_seeds(
             "dropout_test_accuracy_not_worse",
             "The dropout model generalizes at least as well on clean test data.",
-            float((acc[:, 1] - acc[:, 0]).mean()),
+            acc[:, 1] - acc[:, 0],
             0.0,
             ">=",
-            f"clean test accuracy with dropout ({acc[:, 1].mean():.4f}) minus"
-            f" without ({acc[:, 0].mean():.4f}) on {result.config['n_test']} points;"
-            f" {int((acc[:, 1] >= acc[:, 0]).sum())}/{S} seeds agree",
+            f"test accuracy with dropout ({acc[:, 1].mean():.4f}) minus without"
+            f" ({acc[:, 0].mean():.4f}) on {result.config['n_test']} fresh points",
+            why="the classes overlap (Bayes error ~8.5%): both models are within a"
+            " point of the best possible accuracy, so the difference is small against"
+            " seed noise",
         ),
-        Claim(
+        Claim.over_seeds(
             "mc_instantiations_rougher",
-            "Each Monte-Carlo instantiation is rougher than the averaged"
-            " (dropout-off) boundary.",
-            float(mc_ratio.mean()),
+            "Each Monte-Carlo instantiation is rougher than the dropout-off boundary.",
+            mc_len.min(axis=1) / length[:, 1],
             1.0,
             ">",
-            f"shortest boundary among {a['mc_prob'].shape[1]} instantiations over the"
-            f" dropout-off boundary; instantiation lengths"
-            f" {np.round(mc_len.mean(0), 2).tolist()} vs {length[:, 1].mean():.2f};"
-            f" their mean's {boundary_length(a['mc_mean'], gx, gy).mean():.2f};"
-            f" {int((mc_ratio > 1).sum())}/{S} seeds agree",
+            f"shortest boundary among {n_mc} instantiations over the dropout-off"
+            f" boundary; instantiation lengths {np.round(mc_len.mean(0), 2).tolist()}"
+            f" vs {length[:, 1].mean():.2f} (seed means); the average of the"
+            f" {n_mc} instantiations: {mean_len.mean():.2f}",
+            why="a thinned network keeps 60% of the units of a smooth model: its"
+            " boundary can be shifted rather than longer",
+        ),
+        Claim.over_seeds(
+            "mc_instantiations_as_rough_as_no_dropout",
+            "Each instantiation looks noisy and unregularized, like the model trained"
+            " without dropout.",
+            mc_len.mean(axis=1) / length[:, 0],
+            1.0,
+            ">=",
+            f"mean boundary length of the {n_mc} instantiations over the no-dropout"
+            f" boundary: {mc_len.mean():.2f} / {length[:, 0].mean():.2f}; mean |grad"
+            f" P| {mc_grad.mean():.3f} vs {grad[:, 0].mean():.3f}",
+            why="the post overstates: an instantiation is rougher than the averaged"
+            " model but need not be as rough as a network trained without dropout",
         ),
     ]
     if "prob_per_example" in a:
         len_e = boundary_length(a["prob_per_example"][:, 0], gx, gy)  # (S,)
-        ratio_e = len_e / length[:, 0]
         acc_e = a["test_acc_per_example"][:, 0]
         out.append(
-            Claim(
+            Claim.over_seeds(
                 "per_example_dropout_smoother",
                 "Dropout with per-example masks also smooths the boundary.",
-                float(ratio_e.mean()),
+                len_e / length[:, 0],
                 1.0,
                 "<",
-                f"boundary length per-example dropout over no dropout:"
+                "boundary length per-example dropout over no dropout:"
                 f" {len_e.mean():.2f} / {length[:, 0].mean():.2f}; test accuracy"
                 f" {acc_e.mean():.4f} (per-batch {acc[:, 1].mean():.4f}, none"
-                f" {acc[:, 0].mean():.4f}); {int((ratio_e < 1).sum())}/{S} seeds agree",
+                f" {acc[:, 0].mean():.4f})",
             )
         )
     return out
