@@ -15,11 +15,13 @@ POST = (  # figures 1-10: what ``reglab reproduce`` runs
 BEYOND = (  # ``reglab reproduce --all`` adds them
     "adamw",  # the decoupling argument as a measured grid
     "mlm_masking",  # BERT's masking rates measured on real text
+    "choices",  # the post's unstated choices, and what they change
 )
 NAMES = POST + BEYOND
 
 # Scheduling order for parallel runs: the longest full-scale runs start first.
 LONGEST_FIRST = (
+    "choices",
     "weight_decay",
     "dropout",
     "adamw",
