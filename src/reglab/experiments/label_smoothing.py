@@ -9,6 +9,9 @@ bootstrap interval, accuracy, NLL, Brier score, and the confidence of wrong answ
 Beyond the post: temperature scaling, with T fitted on validation images drawn from the
 bundled training images the models never saw, against label smoothing whose eps is
 chosen on the same validation images.
+
+Figures and sliders live in ``label_smoothing_figures`` (matplotlib is imported only
+there); ``figures`` and ``sliders`` here forward to it.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ TABLE_ROWS = (
 TABLE_COLUMNS = ("ECE equal-mass", "ECE equal-width", "NLL", "Brier", "accuracy")
 # the post sweeps [0, 0.2]; dense near its optimum 0.015; 0 is the reference model
 SWEEP = (0.0, 0.005, 0.01, 0.015, 0.02, 0.05, 0.1, 0.2)
-ACCURACY_TOLERANCE = 0.01  # "smoothing does not improve accuracy much": < 1 point
+ACCURACY_TOLERANCE = 0.01  # "smoothing does not improve accuracy": by < 1 point
 
 
 @dataclass(frozen=True)
@@ -270,305 +273,129 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     )
 
 
-# --- figures -----------------------------------------------------------------------
-
-
-def _seed_note(result: Result) -> str:
-    n = len(result["seeds"])
-    return f" Curves: mean over {n} seeds (bin by bin), bars min-max." if n > 1 else ""
-
-
-def _reliability(ax, conf, acc, label, color, **style) -> None:
-    """Plot seed-mean accuracy against confidence per bin, (S, M) each."""
-    x, y = np.nanmean(conf, 0), np.nanmean(acc, 0)
-    if conf.shape[0] > 1:
-        # a mean of equal values can land an ulp outside them: clip the bar lengths
-        below = np.maximum(y - np.nanmin(acc, 0), 0.0)
-        above = np.maximum(np.nanmax(acc, 0) - y, 0.0)
-        ax.errorbar(
-            x, y, yerr=[below, above], color=color, lw=0, elinewidth=0.8, alpha=0.6
-        )
-    ax.plot(x, y, marker="o", ms=3, color=color, label=label, **style)
-
-
-def _diagonal(ax, lo: float) -> None:
-    ax.plot([lo, 1], [lo, 1], color="0.5", ls="--", lw=1, label="calibrated")
-    ax.set_xlabel("mean confidence in bin")
-    ax.set_ylabel("accuracy in bin")
-    ax.grid(alpha=0.3)
-
-
-def _fig7(result: Result, threshold: float) -> Figure:
-    from matplotlib.figure import Figure as MplFigure
-
-    fig = MplFigure(figsize=(11, 4.4), layout="constrained")
-    left, right = fig.subplots(1, 2)
-    for s, seed in enumerate(result["seeds"]):
-        conf = result["wrong_confidence"][s]
-        conf = conf[np.isfinite(conf)]
-        cdf = np.arange(1, conf.size + 1) / max(conf.size, 1)
-        left.step(conf, cdf, where="post", color="C0", alpha=0.9, label=f"seed {seed}")
-    left.axvline(threshold, color="C3", ls=":", lw=1)
-    above = float(np.mean(result["fraction_confident_wrong"][:, 0]))
-    left.text(
-        threshold, 0.9, f"{above:.0%} of wrong answers\nhave confidence > "
-        f"{threshold:g} ", color="C3", ha="right",
-    )  # fmt: skip
-    left.set_xlabel("confidence of a wrong test prediction")
-    left.set_ylabel("cumulative fraction of wrong predictions")
-    left.set_xlim(0, 1.01)
-    left.grid(alpha=0.3)
-    left.legend(loc="upper left")
-    conf, acc = result["test_rel_conf"][:, 0], result["test_rel_acc"][:, 0]
-    _reliability(right, conf, acc, "eps = 0", "C0")
-    _diagonal(right, min(np.nanmin(conf), np.nanmin(acc)))
-    right.legend(loc="upper left")
-    n_bins = conf.shape[-1]
-    acc0, ece0 = result["test_accuracy"][:, 0].mean(), result["test_ece_mass"][:, 0]
-    caption = (
-        f"MNIST, {result.config['n_train']} training images, no label smoothing,"
-        f" scored on {result.config['n_test']} test images (accuracy {acc0:.4f})."
-        " Left: empirical CDF of the confidence max_k p_k over the wrong"
-        " predictions. Right: mean accuracy against mean confidence in"
-        f" {n_bins} equal-mass confidence bins; points below the dashed diagonal"
-        f" are overconfident (equal-mass ECE {ece0.mean():.4f})." + _seed_note(result)
-    )
-    return Figure("fig7_calibration", fig, caption)
-
-
-def _fig8(result: Result) -> Figure:
-    import matplotlib as mpl
-    from matplotlib.figure import Figure as MplFigure
-
-    eps = result["smoothings"]
-    fig = MplFigure(figsize=(12, 4.6), layout="constrained")
-    left, right = fig.subplots(1, 2)
-    colors = mpl.colormaps["viridis"](np.linspace(0, 0.95, len(eps)))
-    for c, e in enumerate(eps):
-        _reliability(
-            left, result["test_rel_conf"][:, c], result["test_rel_acc"][:, c],
-            f"eps = {e:g}", colors[c], lw=1.2,
-        )  # fmt: skip
-    _diagonal(left, min(np.nanmin(result["test_rel_conf"]), 0.5))
-    left.legend(fontsize=8, ncol=2, loc="upper left", title="label smoothing")
-    ece = result["test_ece_mass"].mean(0)  # (C,)
-    low, high = result["test_ece_low"].mean(0), result["test_ece_high"].mean(0)
-    # ECE's bootstrap is biased upward, so the percentile interval need not contain
-    # the estimate: draw it as a segment, not as error bars around the point.
-    right.vlines(eps, low, high, color="C0", alpha=0.6, lw=3)
-    right.plot(
-        eps, ece, marker="o", ms=4, color="C0",
-        label=f"equal-mass ECE; bars: {result.config['n_boot']}-resample"
-        " bootstrap 95% interval",
-    )  # fmt: skip
-    right.plot(
-        eps, result["test_ece_width"].mean(0), marker="s", ms=3, ls="--",
-        color="C2", label="equal-width ECE",
-    )  # fmt: skip
-    best = int(np.argmin(ece))
-    right.plot(
-        eps[best], ece[best], marker="*", ms=16, color="C3", ls="none",
-        label=f"minimum at eps = {eps[best]:g}",
-    )  # fmt: skip
-    right.set_xscale("symlog", linthresh=float(eps[1]))
-    right.set_xticks(eps, [f"{e:g}" for e in eps], rotation=45)
-    right.minorticks_off()
-    right.set_xlabel("label smoothing eps (symlog axis, ticks at the swept values)")
-    right.set_ylabel("ECE on test")
-    right.grid(alpha=0.3)
-    right.legend(fontsize=8)
-    caption = (
-        "Label-smoothing sweep, one model per eps trained together (shared"
-        " initial weights and batch order). Left: reliability curves over"
-        f" {result['test_rel_conf'].shape[-1]} equal-mass bins, one colour per eps;"
-        " above the diagonal is underconfident. Right: expected calibration error"
-        " against eps; the star marks the lowest equal-mass ECE"
-        f" ({ece[best]:.4f} at eps = {eps[best]:g}; eps = 0 gives {ece[0]:.4f}),"
-        " bars are bootstrap intervals over the test points. eps is the post's"
-        " convention (1 - eps on the label, eps/(K-1) elsewhere); the same targets"
-        " in the (1 - e) one_hot + e/K convention have e = eps K/(K-1)."
-        + _seed_note(result)
-    )
-    return Figure("fig8_smoothing_sweep", fig, caption)
-
-
-def _fig_temperature(result: Result) -> Figure:
-    from matplotlib.figure import Figure as MplFigure
-
-    eps = result["smoothings"]
-    fig = MplFigure(figsize=(13, 4.6), layout="constrained")
-    left, right = fig.subplots(1, 2, width_ratios=(1, 1.3))
-    choice = result["val_choice"]  # (S,)
-    seeds = np.arange(len(choice))
-    T = result["temperature"][:, 0]
-    curves = (
-        ("test_rel", 0, "eps = 0", "C0"),
-        ("ts_rel", 0, f"eps = 0, temperature T = {T.mean():.2f}", "C1"),
-        ("test_rel", choice, f"eps = {eps[choice[0]]:g} (lowest val ECE)", "C2"),
-    )
-    for prefix, col, label, color in curves:
-        conf = result[f"{prefix}_conf"][seeds, col]
-        _reliability(left, conf, result[f"{prefix}_acc"][seeds, col], label, color)
-    _diagonal(left, min(np.nanmin(result["test_rel_conf"][:, 0]), 0.5))
-    left.legend(loc="upper left", fontsize=9)
-    table = result["table"].mean(0)  # (rows, columns)
-    right.axis("off")
-    cells = [[f"{v:.4f}" for v in row] for row in table]
-    grid = right.table(
-        cellText=cells,
-        rowLabels=list(result["table_rows"]),
-        colLabels=list(result["table_columns"]),
-        loc="center",
-    )
-    grid.auto_set_font_size(False)
-    grid.set_fontsize(9)
-    grid.scale(1, 1.8)
-    right.set_title("test-set scores (lower is better, except accuracy)")
-    caption = (
-        "Beyond the post: temperature scaling against label smoothing. T is fitted"
-        f" by NLL on {result.config['n_val']} bundled training images the models"
-        " never trained on; the smoothing eps is the one with the lowest equal-mass"
-        " ECE on the same images. Left: reliability curves on the test images."
-        " Right: test scores; the last row picks eps by test ECE, as the sweep of"
-        " Figure 8 does, and is optimistic for that reason." + _seed_note(result)
-    )
-    return Figure("fig_temperature_vs_smoothing", fig, caption)
-
-
 def figures(result: Result) -> list[Figure]:
     """Return Figures 7 and 8, and temperature vs smoothing when it was measured."""
-    out = [_fig7(result, float(result.config["confident"])), _fig8(result)]
-    if "table" in result.arrays:
-        out.append(_fig_temperature(result))
-    return out
+    from reglab.experiments import label_smoothing_figures
 
-
-# --- claims ------------------------------------------------------------------------
+    return label_smoothing_figures.figures(result)
 
 
 def sliders(result: Result) -> list[Slider]:
-    """One reliability diagram per epsilon, on fixed axes, to move through the sweep."""
-    from matplotlib.figure import Figure as MplFigure
+    """Return one reliability diagram per epsilon, to move through the sweep."""
+    from reglab.experiments import label_smoothing_figures
 
-    eps, panels = result["smoothings"], []
-    lo = min(float(np.nanmin(result["test_rel_conf"])), 0.5)
-    for c, e in enumerate(eps):
-        fig = MplFigure(figsize=(4.6, 4.2), layout="constrained")
-        ax = fig.subplots()
-        _reliability(
-            ax, result["test_rel_conf"][:, c], result["test_rel_acc"][:, c],
-            f"eps = {e:g}", "C0", lw=1.5,
-        )  # fmt: skip
-        _diagonal(ax, lo)
-        ece = result["test_ece_mass"][:, c].mean()
-        acc = result["test_accuracy"][:, c].mean()
-        ax.set_title(f"eps = {e:g}: ECE {ece:.4f}, accuracy {acc:.4f}", fontsize=10)
-        ax.set_xlim(lo, 1.0)
-        ax.set_ylim(lo, 1.0)
-        panels.append(fig)
-    return [
-        Slider(
-            "slider_smoothing",
-            "label smoothing ε",
-            [f"{e:g}" for e in eps],
-            panels,
-            "Mean confidence against mean accuracy over equal-mass bins of the test"
-            " set for each ε (seed mean): below the diagonal is overconfident, above"
-            " it underconfident.",
-        )
-    ]
+    return label_smoothing_figures.sliders(result)
 
 
-def _agree(ok: np.ndarray) -> str:
-    return f"{int(np.sum(ok))} of {ok.size} seeds agree"
+def crossing_smoothing(eps, gap: np.ndarray) -> np.ndarray:
+    """Return per seed the eps where confidence - accuracy first turns <= 0.
+
+    gap is (S, C) over the sweep eps (C,); linear between swept values. NaN for a
+    seed that is not overconfident at eps = 0 or never turns underconfident.
+    """
+    out = np.full(len(gap), np.nan)
+    for s, g in enumerate(gap):
+        below = np.flatnonzero(g <= 0)
+        if g[0] > 0 and below.size:
+            i = int(below[0])
+            # the straight line through (eps_{i-1}, g_{i-1}) and (eps_i, g_i) hits 0
+            out[s] = eps[i - 1] + g[i - 1] / (g[i - 1] - g[i]) * (eps[i] - eps[i - 1])
+    return out
 
 
 def claims(result: Result) -> list[Claim]:
-    """Return the post's statements about calibration and smoothing, measured."""
+    """Return the post's statements about calibration and smoothing, over seeds."""
     eps = result["smoothings"]
     threshold = float(result.config["confident"])
     confident = result["fraction_confident_wrong"][:, 0]  # (S,)
     train_acc = result["train_accuracy"][:, 0, -1]  # (S,)
     gap = result["test_rel_conf"][:, 0] - result["test_rel_acc"][:, 0]  # (S, M)
-    over_bins = np.nanmean(gap, 0) > 0  # (M,) judged on the seed mean per bin
-    per_seed_over = np.nanmean(gap > 0, -1)  # (S,)
+    over_bins = np.nanmean(gap > 0, -1)  # (S,) fraction of overconfident bins
     overall = result["test_mean_confidence"] - result["test_accuracy"]  # (S, C)
     ece = result["test_ece_mass"]  # (S, C)
-    best = int(np.argmin(ece.mean(0)))
-    seed_best = ece.argmin(-1)  # (S,)
+    best = eps[ece.argmin(-1)]  # (S,) eps of each seed's lowest ECE
     acc = result["test_accuracy"]  # (S, C)
-    acc_change = acc[:, best] - acc[:, 0]  # (S,)
-    smoothing_gain = ece[:, 0] - ece[:, 1:].min(-1)  # (S,)
-    low, high = result["test_ece_low"].mean(0), result["test_ece_high"].mean(0)
+    low, high = result["test_ece_low"], result["test_ece_high"]  # (S, C)
+    s_best = ece.argmin(-1)  # (S,)
+    seeds = np.arange(len(ece))
+    cross = crossing_smoothing(eps, overall)  # (S,)
+    where = ", ".join("none" if np.isnan(e) else f"{e:.4f}" for e in cross)
+    accs = ", ".join(f"{a:.4f}" for a in acc.mean(0))
+    rise = acc[:, -1] - acc[:, 0]  # (S,)
     return [
-        Claim(
+        Claim.over_seeds(
             "confident_when_wrong",
             f"Without smoothing, more than half of the wrong test predictions have"
             f" confidence above {threshold:g}.",
-            float(confident.mean()),
+            confident,
             0.5,
             ">",
-            f"fraction of wrong predictions (eps = 0) with max_k p_k > {threshold:g};"
-            f" {_agree(confident > 0.5)}",
+            f"fraction of wrong predictions (ε = 0) with max_k p_k > {threshold:g}",
+            why="the post's 'over 50%' is one run's reading; the fraction sits near"
+            " one half and moves a few points between seeds",
         ),
-        Claim(
+        Claim.over_seeds(
             "unsmoothed_interpolates",
             "Without smoothing the model fits every training image.",
-            float(train_acc.mean()),
+            train_acc,
             0.999,
             ">=",
-            f"train accuracy at the last epoch, eps = 0; {_agree(train_acc >= 0.999)}",
+            "train accuracy at the last epoch, ε = 0",
         ),
-        Claim(
+        Claim.over_seeds(
             "unsmoothed_overconfident",
             "Without smoothing the mean confidence exceeds the accuracy in the"
             " confidence bins: the model is overconfident.",
-            float(over_bins.mean()),
+            over_bins,
             0.5,
             ">",
             f"fraction of {gap.shape[-1]} equal-mass bins with mean confidence >"
-            f" accuracy (eps = 0); overall mean confidence - accuracy"
-            f" {overall[:, 0].mean():+.4f}; {_agree(per_seed_over > 0.5)}",
+            f" accuracy (ε = 0); overall mean confidence - accuracy"
+            f" {overall[:, 0].mean():+.4f}",
         ),
-        Claim(
+        Claim.over_seeds(
             "smoothing_lowers_ece",
-            "Some positive eps gives a lower ECE than no smoothing.",
-            float(smoothing_gain.mean()),
+            "Some positive ε gives a lower ECE than no smoothing.",
+            ece[:, 0] - ece[:, 1:].min(-1),
             0.0,
             ">",
-            f"equal-mass ECE(eps = 0) - min over eps > 0: {ece[:, 0].mean():.4f} -"
-            f" {ece[:, 1:].min(-1).mean():.4f}; {_agree(smoothing_gain > 0)}",
+            f"equal-mass ECE(ε = 0) - its minimum over ε > 0:"
+            f" {ece[:, 0].mean():.4f} - {ece[:, 1:].min(-1).mean():.4f}",
         ),
-        Claim(
+        Claim.over_seeds(
             "ece_minimum_at_small_eps",
-            "The ECE is smallest at a small eps (the post finds 0.015).",
-            float(eps[best]),
+            "The ECE is smallest at a small ε (the post finds 0.015).",
+            best,
             0.05,
             "<=",
-            f"eps minimizing the seed-mean equal-mass ECE ({ece.mean(0)[best]:.4f},"
-            f" bootstrap 95% [{low[best]:.4f}, {high[best]:.4f}]); per-seed argmin"
-            f" {eps[seed_best].tolist()};"
-            f" {_agree((eps[seed_best] > 0) & (eps[seed_best] <= 0.05))} on (0, 0.05]",
+            f"ε of each seed's lowest equal-mass ECE: {best.tolist()} (ECE"
+            f" {ece[seeds, s_best].mean():.4f}, bootstrap 95%"
+            f" [{low[seeds, s_best].mean():.4f}, {high[seeds, s_best].mean():.4f}])",
         ),
-        Claim(
-            "largest_eps_underconfident",
-            "At the largest eps the model is underconfident: mean confidence below"
-            " accuracy.",
-            float(overall[:, -1].mean()),
+        Claim.over_seeds(
+            "smoothing_turns_underconfident",
+            "As ε grows the model goes from overconfident to underconfident: mean"
+            " confidence - accuracy changes sign inside the sweep.",
+            # > 0 exactly when the gap is positive at ε = 0 and negative at the end
+            np.minimum(overall[:, 0], -overall[:, -1]),
             0.0,
-            "<",
-            f"mean confidence - accuracy on test at eps = {eps[-1]:g};"
-            f" {_agree(overall[:, -1] < 0)}",
+            ">",
+            f"the smaller of mean confidence - accuracy at ε = 0"
+            f" ({overall[:, 0].mean():+.4f}) and accuracy - mean confidence at"
+            f" ε = {eps[-1]:g} ({-overall[:, -1].mean():+.4f}); the sign changes at"
+            f" ε = {where} (linear between the swept values)",
         ),
-        Claim(
+        Claim.over_seeds(
             "smoothing_keeps_accuracy",
-            "Label smoothing does not change accuracy much; it is for calibration.",
-            float(np.abs(acc_change.mean())),
+            "Label smoothing does not improve accuracy (by a point or more); it is"
+            " for calibration.",
+            rise,
             ACCURACY_TOLERANCE,
             "<",
-            f"|accuracy(eps = {eps[best]:g}, lowest ECE) - accuracy(eps = 0)|, under"
-            f" {ACCURACY_TOLERANCE:g}; accuracy over the sweep ranges"
-            f" {acc.mean(0).min():.4f}..{acc.mean(0).max():.4f};"
-            f" {_agree(np.abs(acc_change) < ACCURACY_TOLERANCE)}",
+            f"test accuracy at ε = {eps[-1]:g} minus at ε = 0, across the whole sweep;"
+            f" seed-mean accuracy by ε: {accs}",
+            why=f"the post overstates: on {result.config['n_train']:,} MNIST images"
+            f" accuracy rises with ε, by {100 * rise.mean():.1f} points across the"
+            " sweep",
         ),
     ]
