@@ -9,7 +9,7 @@ separately an exact evaluation of the whole training set after every epoch).
 MNIST-sized: 784-128-10, N=1000, B=32, 10 members. Each line prints microseconds per
 model-step (one member, one minibatch) and the ratio to the NumPy loop, which also
 evaluates the training set after every epoch; compile time is printed apart. The
-moons ensembles run on one JAX device and on all (one per core, ``reglab.devices``);
+moons ensembles run on one JAX device and on all (one per core, ``reglab.placement``);
 the NumPy loop is timed plain (its BLAS's own threads) and with one BLAS thread, which
 is faster for 784-128-10 here, and each ratio is printed.
 """
@@ -25,7 +25,7 @@ import numpy as np
 from reglab import nn, optim
 from reglab.data import WEIGHT_DECAY_MOONS
 from reglab.ensemble import Ensemble
-from reglab.program import PROGRAMS
+from reglab.placement import PROGRAMS, claim_cpu_devices
 from reglab.train import TrainSpec, train
 
 
@@ -106,6 +106,7 @@ def numpy_runs(*args, **kw) -> dict[str, float]:
 
 def main() -> None:
     """Print the benchmark table."""
+    claim_cpu_devices()  # one JAX CPU device per core, as the reglab command does
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=2000, help="moons epochs")
     parser.add_argument("--mnist-epochs", type=int, default=20)
@@ -128,7 +129,7 @@ def main() -> None:
 
     moons = WEIGHT_DECAY_MOONS.train(0)
     x, y = moons.x.astype(np.float32), moons.y
-    print(f"JAX devices: {n_dev} ({jax.devices()[0].platform}); reglab.devices")
+    print(f"JAX devices: {n_dev} ({jax.devices()[0].platform}); reglab.placement")
     print(f"moons 2-64-64-2, N=250, B=32, {args.epochs} epochs, metrics every epoch")
     for exact in (False, True):
         what = "exact train-set eval" if exact else "running train metrics"

@@ -7,7 +7,9 @@ os.environ.setdefault("REGLAB_CPU_DEVICES", "2")  # the multi-device paths are t
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
-import reglab  # noqa: E402,F401  (claims the devices before JAX starts)
+from reglab.placement import claim_cpu_devices  # noqa: E402
+
+claim_cpu_devices()  # before JAX starts, as the reglab command does
 
 
 @pytest.fixture

@@ -266,30 +266,6 @@ def test_running_metrics_need_no_eval_sets(data):
     assert np.isfinite(r.running["loss"][..., 1:]).all()
 
 
-def test_group_shape_keeps_groups_small_and_padding_least():
-    from reglab import program
-
-    assert program.group_shape(1, 18) == (2, 9)
-    assert program.group_shape(1, 10) == (2, 5)
-    assert program.group_shape(3, 18) == (6, 3)
-    assert program.group_shape(20, 3) == (3, 1)
-    assert program.group_shape(1, 1) == (1, 1)
-    # 784-128-10: groups of at most ten (GROUP_PARAMS)
-    assert program.group_shape(1, 10, n_params=101_770) == (1, 10)
-    assert program.group_shape(1, 36, n_params=101_770) == (4, 9)
-    assert program.group_shape(2, 36, n_params=101_770) == (8, 5)
-
-
-def test_devices_take_whole_groups_and_large_members_stay_on_one():
-    from reglab import program
-
-    assert program.devices_used(2, 0, n_devices=2) == 2
-    assert program.devices_used(1, 0, n_devices=2) == 1  # a group is never split
-    assert program.devices_used(3, 0, n_devices=8) == 3
-    assert program.devices_used(6, 0, n_devices=1) == 1
-    assert program.devices_used(4, 101_770, n_devices=2) == 1
-
-
 DROPOUT_SPEC = TrainSpec(
     nn.MLPSpec((2, 8, 8, 2), dropout_layers=(1, 2), dropout_mode="per_example"),
     optim.OptimizerSpec("adam"),
@@ -345,11 +321,11 @@ def test_diverging_member_on_the_second_device_is_reported(data):
 
 
 def test_a_chosen_device_runs_the_program(data):
-    from reglab import program
+    from reglab import placement
 
     ens = Ensemble.grid(seeds=(0,), learning_rate=0.3, l2_strength=[0.0, 0.01])
     second = fit(data, ens, devices=[jax.devices()[1]])
-    compiled = list(program.PROGRAMS.values())[-1]  # the chunk program just built
+    compiled = list(placement.PROGRAMS.values())[-1]  # the chunk program just built
     shardings = jax.tree.leaves(compiled.input_shardings)
     assert {d for s in shardings for d in s.device_set} == {jax.devices()[1]}
     first = fit(data, ens, devices=1)
@@ -362,19 +338,6 @@ def test_bad_devices_raise(data, devices):
     ens = Ensemble.grid(seeds=(0,), learning_rate=0.3)
     with pytest.raises(ValueError, match="devices must"):
         fit(data, ens, devices=devices)
-
-
-def test_groups_round_trip_and_pad_with_the_last_config():
-    from reglab import program
-
-    values = np.arange(7.0)
-    g = np.asarray(program.to_groups(jnp.asarray(values), 2, 4))
-    assert g.tolist() == [[0, 1, 2, 3], [4, 5, 6, 6]]
-    state_leaf = np.stack([g, g + 10])[:, :, :, None].transpose(
-        1, 0, 2, 3
-    )  # (G,S,Cg,1)
-    back = np.asarray(program.from_groups(state_leaf, 7))
-    np.testing.assert_array_equal(back[..., 0], [values, values + 10])
 
 
 def test_wide_ensemble_runs_in_groups_and_matches_members_alone(data):

@@ -1,7 +1,7 @@
-"""reglab: a laboratory for neural-network regularization."""
+"""reglab: a laboratory for neural-network regularization.
 
-from reglab.devices import claim_cpu_devices
+Importing reglab changes nothing in JAX. To train an ensemble on every core, call
+``reglab.placement.claim_cpu_devices()`` before any JAX work (the command line does).
+"""
 
 __version__ = "0.1.0"
-
-claim_cpu_devices()  # one JAX CPU device per core, before JAX starts (see devices.py)

@@ -169,10 +169,10 @@ def _run_in_workers(names, configs, out, args, console, done, jobs: int) -> None
     import queue
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    from reglab.devices import ENV, available_cores
+    from reglab.placement import ENV, available_cores
     from reglab.reproduce import worker
 
-    # each worker claims its share of the cores as JAX CPU devices (reglab.devices)
+    # each worker claims its share of the cores as JAX CPU devices (reglab.placement)
     os.environ.setdefault(ENV, str(max(1, available_cores() // jobs)))
     ctx = mp.get_context("spawn")  # a fresh interpreter: no JAX state is forked
     manager = ctx.Manager()
@@ -251,6 +251,14 @@ def list_experiments(args: argparse.Namespace) -> int:
     return 0
 
 
+def playground(args: argparse.Namespace) -> int:
+    """Serve the live playground until interrupted."""
+    from reglab.playground import serve
+
+    serve(args.host, args.port, open_browser=not args.no_browser, store=args.store)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the reglab console script."""
     parser = argparse.ArgumentParser(prog="reglab", description=__doc__)
@@ -284,7 +292,23 @@ def main(argv: list[str] | None = None) -> int:
     rep.set_defaults(func=reproduce)
     lst = sub.add_parser("list", help="list the experiments and their settings")
     lst.set_defaults(func=list_experiments)
+    play = sub.add_parser("playground", help="train the post's networks live in a page")
+    play.add_argument("--port", type=int, default=8765, help="default 8765")
+    play.add_argument(
+        "--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)"
+    )
+    play.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    play.add_argument(
+        "--store", help="run store that 'save' writes to (default: ./reglab-runs)"
+    )
+    play.set_defaults(func=playground)
     args = parser.parse_args(argv)
+    from reglab.placement import claim_cpu_devices
+
+    try:
+        claim_cpu_devices()  # one JAX CPU device per core, before JAX starts
+    except ValueError as err:
+        raise SystemExit(f"reglab: {err}") from None
     return args.func(args)
 
 

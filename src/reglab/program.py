@@ -21,10 +21,8 @@ chunks from the host and turns the state into a TrainResult.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,12 +30,9 @@ import optax
 
 from reglab import nn
 from reglab.optim import Hyper, build_optimizer
-
-if TYPE_CHECKING:
-    from reglab.train import EarlyStopping, TrainSpec
+from reglab.specs import AugmentFn, EarlyStopping, TrainSpec
 
 Array = jax.Array
-AugmentFn = Callable[[Array, Array], Array]
 
 
 class Keys(NamedTuple):
@@ -78,7 +73,7 @@ def _evaluate(params, spec: nn.MLPSpec, eval_sets) -> Array:
     rows = []
     for x, y in eval_sets:
         logits = nn.mlp_apply(params, x, spec)  # (n, K)
-        log_p = logits - jax.nn.logsumexp(logits, axis=-1, keepdims=True)
+        log_p, _ = nn.log_softmax(logits)  # keeps a fitted set's tiny NLL (not -0.0)
         nll = -jnp.take_along_axis(log_p, y[:, None], axis=-1).mean()
         acc = (logits.argmax(-1) == y).mean()
         rows.append(jnp.stack([nll, acc]))
@@ -274,61 +269,6 @@ def build_program(
     return init_fn, chunk_group
 
 
-# Measured on the 2-core machine: for small networks XLA's per-member cost is flat up
-# to about this many members side by side in one vmap, then grows (2-64-64-2: 14 us
-# at 9, 17.5 at 18), so wider ensembles of small networks run as a sequential
-# lax.map over groups. Large networks gain from wide matmuls up to a point (784-128-10
-# with 10 members: 130 us as one group, 153 as two) but not past the caches: with
-# Adam, 36 members as one group cost 222 us each, as four groups of 9 183 us; so their
-# groups hold at most GROUP_PARAMS parameters.
-GROUP_MEMBERS = 9
-GROUP_BELOW_PARAMS = 32_768
-GROUP_PARAMS = 1_100_000  # ten 784-128-10 members
-
-
-def group_shape(n_seeds: int, n_configs: int, n_params: int = 0) -> tuple[int, int]:
-    """Return (groups, configs per group): a function of the ensemble, not the machine.
-
-    The layout of members into groups decides the vmap widths XLA compiles, hence the
-    float32 rounding of every member, so it never looks at the devices: the same
-    ensemble gives bit-identical numbers on 1, 2 or 8 devices (``devices_used`` only
-    deals the groups out). Small members go in balanced groups of <= GROUP_MEMBERS;
-    large ones in groups of <= GROUP_PARAMS parameters.
-    """
-    if n_params >= GROUP_BELOW_PARAMS:
-        per_group = max(1, GROUP_PARAMS // (n_params * n_seeds))
-    else:
-        per_group = max(1, GROUP_MEMBERS // n_seeds)
-    groups = -(-n_configs // per_group)
-    return groups, -(-n_configs // groups)  # balanced: the least padding
-
-
-def devices_used(groups: int, n_params: int, n_devices: int) -> int:
-    """Return how many devices the groups are dealt to (whole groups each).
-
-    Large members run on one device: XLA already spreads their matmuls over the
-    cores, and splitting them across devices measured slower (784-128-10 x 10: 103
-    -> 117 us). Small ones use up to one device per group.
-    """
-    if n_params >= GROUP_BELOW_PARAMS:
-        return 1
-    return max(1, min(n_devices, groups))
-
-
-def to_groups(values: Array, groups: int, per_group: int) -> Array:
-    """(C, ...) config values -> (G, Cg, ...), padding with copies of the last one."""
-    pad = groups * per_group - values.shape[0]
-    padded = jnp.concatenate([values, jnp.repeat(values[-1:], pad, axis=0)])
-    return padded.reshape((groups, per_group) + values.shape[1:])
-
-
-def from_groups(leaf, n_configs: int):
-    """(G, S, Cg, ...) state leaf -> (S, C, ...), dropping the padding."""
-    G, S, Cg = leaf.shape[:3]
-    moved = leaf.transpose((1, 0, 2) + tuple(range(3, leaf.ndim)))
-    return moved.reshape((S, G * Cg) + leaf.shape[3:])[:, :n_configs]
-
-
 def grouped(init_fn, chunk_fn):
     """Return (init, chunk) over groups: state leaves are (G, S, Cg, ...)."""
     init_g = jax.vmap(init_fn, in_axes=(0, None, None))
@@ -341,71 +281,3 @@ def grouped(init_fn, chunk_fn):
         return jax.lax.map(one, (state, hyper))  # groups one after another
 
     return init_g, chunk_g
-
-
-class DeviceRun:
-    """One device's share of the groups: its compiled chunk program and its state."""
-
-    def __init__(self, run_chunk, state, hyper, shared) -> None:
-        self.run_chunk, self.state, self.hyper, self.shared = (
-            run_chunk,
-            state,
-            hyper,
-            shared,
-        )
-
-    def step(self, e0: Array) -> None:
-        """Dispatch the next chunk (returns at once; JAX runs it asynchronously)."""
-        keys, x, y, sets, record_at, snap_at = self.shared
-        self.state = self.run_chunk(
-            self.state, self.hyper, keys, e0, x, y, sets, record_at, snap_at
-        )
-
-
-def deal(static, chunk_fn, split, shared, devices) -> tuple[list[DeviceRun], float]:
-    """Return one DeviceRun per device, each with an equal slice of the groups.
-
-    split: (state, hyper), leaves leading with groups; shared: (keys, x, y, eval_sets,
-    record_at, snap_at), copied to every device. The chunk program is compiled once
-    per device (in parallel threads: XLA compiles without the GIL).
-    """
-    d = len(devices)
-    n = jax.tree.leaves(split)[0].shape[0] // d
-
-    def args_on(k):
-        part = jax.tree.map(lambda a: a[k * n : (k + 1) * n], split)
-        state, hyper = jax.device_put(part, devices[k])
-        shared_k = jax.device_put(shared, devices[k])
-        return (state, hyper, shared_k[0], jnp.int32(0), *shared_k[1:])
-
-    placed = [args_on(k) for k in range(d)]
-    default = jax.devices()[0]
-
-    def compile_on(k):
-        key = static if devices[k] == default else (static, devices[k])
-        return compiled(key, chunk_fn, placed[k])
-
-    if d == 1:
-        built = [compile_on(0)]
-    else:
-        with ThreadPoolExecutor(d) as pool:
-            built = list(pool.map(compile_on, range(d)))
-    runs = []
-    for (fn, _), (state, hyper, keys, _, *rest) in zip(built, placed, strict=True):
-        runs.append(DeviceRun(fn, state, hyper, (keys, *rest)))
-    return runs, max(seconds for _, seconds in built)
-
-
-PROGRAMS: dict[Any, Any] = {}
-
-
-def compiled(key, fn, args):
-    """Return fn compiled for args' shapes, cached across calls; and compile time."""
-    shapes = jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), args)
-    full_key = (key, jax.tree.structure(args), tuple(jax.tree.leaves(shapes)))
-    if full_key in PROGRAMS:
-        return PROGRAMS[full_key], 0.0
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    PROGRAMS[full_key] = compiled
-    return compiled, time.perf_counter() - start

@@ -89,6 +89,9 @@ def render(
 
 def worker(name: str, cfg, out: Path, force: bool, events) -> Section:
     """Entry point of a worker process: progress goes to the events queue."""
+    from reglab.placement import claim_cpu_devices
+
+    claim_cpu_devices()  # this worker's share of the cores (the parent set the count)
     enable_compile_cache()
 
     def progress(done: int, total: int) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -26,68 +26,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from reglab import nn, program
+from reglab import nn, placement, program
 from reglab.ensemble import Ensemble
-from reglab.optim import OptimizerSpec, penalty_mask
-from reglab.program import AugmentFn
+from reglab.optim import penalty_mask
+from reglab.specs import AugmentFn, EarlyStopping, TrainSpec
 
 Array = jax.Array
 Progress = Callable[[int, int], None]
-
-LOSS_NAMES = tuple(nn.LOSSES)
-
-
-@dataclass(frozen=True)
-class TrainSpec:
-    """Everything static about a training run: what changes the compiled program."""
-
-    model: nn.MLPSpec
-    optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
-    epochs: int = 1
-    batch_size: int = 32
-    loss: str = "cross_entropy"
-    smoothing_convention: str = "post"  # 1-eps / eps/(K-1), as the post defines it
-    chunk_epochs: int = 0  # epochs per compiled call; 0 picks about 20 calls per run
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(
-                f"batch_size must be an integer >= 1, got {self.batch_size!r}"
-            )
-        if self.loss not in LOSS_NAMES:
-            raise ValueError(f"loss must be one of {LOSS_NAMES}, got {self.loss!r}")
-        if self.smoothing_convention not in nn.SMOOTHING_CONVENTIONS:
-            raise ValueError(
-                f"smoothing_convention must be one of {nn.SMOOTHING_CONVENTIONS},"
-                f" got {self.smoothing_convention!r}"
-            )
-        if self.chunk_epochs < 0:
-            raise ValueError(
-                f"chunk_epochs must be >= 0 (0 = automatic), got {self.chunk_epochs}"
-            )
-
-    @property
-    def chunk(self) -> int:
-        """Epochs per compiled call."""
-        return self.chunk_epochs or max(1, math.ceil((self.epochs + 1) / 20))
-
-
-@dataclass(frozen=True)
-class EarlyStopping:
-    """Stop a member when its loss on ``monitor`` has not improved for a while."""
-
-    monitor: str = "val"  # the eval set whose loss (NLL) is watched
-    patience: int = 20  # epochs without an improvement larger than min_delta
-    min_delta: float = 0.0
-    restore_best: bool = True  # return the parameters of the best epoch
-
-    def __post_init__(self) -> None:
-        if self.patience < 1:
-            raise ValueError(f"patience must be >= 1 epoch, got {self.patience}")
-        if self.min_delta < 0:
-            raise ValueError(f"min_delta must be >= 0, got {self.min_delta}")
 
 
 @dataclass
@@ -187,7 +132,7 @@ def train(
     for an int). ``progress(done_epochs, total_epochs)`` is called between chunks.
     devices: where the members train, side by side (a config is never split): None
     for every device of JAX's default backend (on the CPU one per core, see
-    ``reglab.devices``), n for the first n, or a list of devices.
+    ``reglab.placement``), n for the first n, or a list of devices.
     """
     devs = _devices(devices)
     model = spec.model
@@ -244,12 +189,12 @@ def train(
     )
     S, C = ensemble.shape
     n_params = sum(math.prod(p.shape) for p in probe.values())
-    G, Cg = program.group_shape(S, C, n_params)
-    d = program.devices_used(G, n_params, len(devs))
+    G, Cg = placement.group_shape(S, C, n_params)
+    d = placement.devices_used(G, n_params, len(devs))
     devs = devs[:d]
     G = d * -(-G // d)  # pad with whole groups so each device gets the same count
     hyper = {
-        k: program.to_groups(jnp.asarray(v), G, Cg)  # (G, Cg)
+        k: placement.to_groups(jnp.asarray(v), G, Cg)  # (G, Cg)
         for k, v in ensemble.values.items()
     }
 
@@ -262,21 +207,21 @@ def train(
         keys = jax.vmap(program.member_keys)(seeds)
         return init_fn(hyper, keys, shapes), keys
 
-    init_program, init_s = program.compiled(("init", static, shapes), start_state,
+    init_program, init_s = placement.compiled(("init", static, shapes), start_state,
                                      (hyper, seeds))  # fmt: skip
     state, keys = init_program(hyper, seeds)
     # Each device runs the same one-device program on its share of whole groups
     # (dispatch is asynchronous, so they run side by side): a member's arithmetic is
     # then the same on any number of devices, which an SPMD-partitioned program did
     # not guarantee (Adam's update rounded differently under shard_map).
-    runs, compile_s = program.deal(
+    runs, compile_s = placement.deal(
         static, chunk_fn, (state, hyper), (keys, x, y, sets, record_at, snap_at), devs
     )
     compile_s += init_s
 
     def members(parts) -> np.ndarray:  # d x (G/d, S, Cg, ...) -> (S, C, ...)
         whole = np.concatenate([np.asarray(p) for p in parts])
-        return np.asarray(program.from_groups(whole, C))
+        return np.asarray(placement.from_groups(whole, C))
 
     failures: list[str] = []
     reported = np.zeros(ensemble.shape, bool)
@@ -342,7 +287,7 @@ def _devices(devices) -> list:
         if not 1 <= devices <= len(have):
             raise ValueError(
                 f"devices must be in [1, {len(have)}] (JAX has {len(have)}), got"
-                f" {devices} — see reglab.devices for one CPU device per core"
+                f" {devices} — see reglab.placement.claim_cpu_devices"
             )
         return have[:devices]
     chosen = list(devices)

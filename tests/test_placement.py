@@ -1,0 +1,93 @@
+"""Placement: one JAX CPU device per core when asked (never at import), whole groups."""
+
+import os
+import subprocess
+import sys
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from reglab import placement
+
+
+def n_devices_in_fresh_python(code: str, **env) -> int:
+    """Return len(jax.devices()) printed by code run in a fresh interpreter."""
+    base = {k: v for k, v in os.environ.items() if k not in ("REGLAB_CPU_DEVICES",)}
+    base["XLA_FLAGS"] = ""
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport jax; print(len(jax.devices()))"],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(out.stdout.split()[-1])
+
+
+CLAIM = "from reglab.placement import claim_cpu_devices; claim_cpu_devices()"
+
+
+def test_importing_reglab_leaves_jax_alone():
+    code = "import reglab, reglab.data, reglab.train, reglab.experiments.weight_decay"
+    assert n_devices_in_fresh_python(code, REGLAB_CPU_DEVICES="3") == 1
+
+
+def test_claim_asks_for_one_device_per_core_capped():
+    expected = min(placement.available_cores(), placement.MAX_DEFAULT)
+    assert n_devices_in_fresh_python(CLAIM) == expected
+
+
+def test_environment_variable_sets_the_count():
+    assert n_devices_in_fresh_python(CLAIM, REGLAB_CPU_DEVICES="3") == 3
+    assert n_devices_in_fresh_python(CLAIM, REGLAB_CPU_DEVICES="1") == 1
+
+
+def test_the_users_choice_wins():
+    forced = "--xla_force_host_platform_device_count=5"
+    assert n_devices_in_fresh_python(CLAIM, XLA_FLAGS=forced) == 5
+    config = "import jax; jax.config.update('jax_num_cpu_devices', 4); " + CLAIM
+    assert n_devices_in_fresh_python(config, REGLAB_CPU_DEVICES="2") == 4
+
+
+def test_a_started_backend_is_left_alone():
+    started = "import jax; jax.numpy.zeros(1).block_until_ready(); " + CLAIM
+    assert n_devices_in_fresh_python(started, REGLAB_CPU_DEVICES="3") == 1
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "two", "1.5"])
+def test_bad_environment_value_raises(monkeypatch, raw):
+    monkeypatch.setenv("REGLAB_CPU_DEVICES", raw)
+    with pytest.raises(ValueError, match="REGLAB_CPU_DEVICES must be a positive"):
+        placement.requested_cpu_devices()
+
+
+def test_group_shape_keeps_groups_small_and_padding_least():
+    assert placement.group_shape(1, 18) == (2, 9)
+    assert placement.group_shape(1, 10) == (2, 5)
+    assert placement.group_shape(3, 18) == (6, 3)
+    assert placement.group_shape(20, 3) == (3, 1)
+    assert placement.group_shape(1, 1) == (1, 1)
+    # 784-128-10: groups of at most ten (GROUP_PARAMS)
+    assert placement.group_shape(1, 10, n_params=101_770) == (1, 10)
+    assert placement.group_shape(1, 36, n_params=101_770) == (4, 9)
+    assert placement.group_shape(2, 36, n_params=101_770) == (8, 5)
+
+
+def test_devices_take_whole_groups_and_large_members_stay_on_one():
+    assert placement.devices_used(2, 0, n_devices=2) == 2
+    assert placement.devices_used(1, 0, n_devices=2) == 1  # a group is never split
+    assert placement.devices_used(3, 0, n_devices=8) == 3
+    assert placement.devices_used(6, 0, n_devices=1) == 1
+    assert placement.devices_used(4, 101_770, n_devices=2) == 1
+
+
+def test_groups_round_trip_and_pad_with_the_last_config():
+    values = np.arange(7.0)
+    g = np.asarray(placement.to_groups(jnp.asarray(values), 2, 4))
+    assert g.tolist() == [[0, 1, 2, 3], [4, 5, 6, 6]]
+    state_leaf = np.stack([g, g + 10])[:, :, :, None].transpose(
+        1, 0, 2, 3
+    )  # (G,S,Cg,1)
+    back = np.asarray(placement.from_groups(state_leaf, 7))
+    np.testing.assert_array_equal(back[..., 0], [values, values + 10])
