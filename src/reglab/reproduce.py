@@ -71,13 +71,14 @@ def render(
         result.devices = describe_devices()
         result.save(directory)  # kept even if a later experiment fails
     t0 = time.perf_counter()
+    drawn = experiments.figures_of(name)
     figures = [
         (str(save_figure(f, directory).relative_to(out)), f.caption)
-        for f in mod.figures(result)
+        for f in drawn.figures(result)
     ]
     sliders = [
         save_slider(s, directory / "sliders", out)
-        for s in getattr(mod, "sliders", lambda r: [])(result)
+        for s in getattr(drawn, "sliders", lambda r: [])(result)
     ]
     claims = mod.claims(result)
     timings = {**result.timings, "render_s": time.perf_counter() - t0}

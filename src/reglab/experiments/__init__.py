@@ -34,7 +34,21 @@ assert sorted(LONGEST_FIRST) == sorted(NAMES)
 
 
 def get(name: str) -> ModuleType:
-    """Return the experiment module called name."""
+    """Return the experiment module called name: config, run and claims."""
     if name not in NAMES:
         raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(NAMES)}")
     return importlib.import_module(f"reglab.experiments.{name}")
+
+
+def figures_of(name: str) -> ModuleType:
+    """Return the module with name's figures (and sliders): NAME_figures if it exists.
+
+    Figures live apart from training, so a run never imports matplotlib.
+    """
+    module = get(name)
+    try:
+        return importlib.import_module(f"reglab.experiments.{name}_figures")
+    except ModuleNotFoundError as err:
+        if err.name != f"reglab.experiments.{name}_figures":
+            raise
+        return module
