@@ -1,6 +1,8 @@
 """Section 1 experiment at toy scale: shapes, shared init, claims, figures, storage."""
 
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -145,6 +147,13 @@ def test_figure_plots_both_models_on_a_linear_epoch_axis(result):
         assert ax.get_xscale() == "linear"
         assert ax.get_xlim() == (0, TINY.epochs)
         assert len(ax.lines) == 3  # plain, augmented, interpolation marker
+
+
+def test_training_module_does_not_import_matplotlib():
+    module = "reglab.experiments.augmentation"
+    code = f"import sys, {module}; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 def test_result_round_trips_and_reproduces_claims_and_figures(result, tmp_path):

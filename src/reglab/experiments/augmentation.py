@@ -250,9 +250,13 @@ def claims(result: Result) -> list[Claim]:
     E = int(result.config["epochs"])
     epochs = result["record_epochs"]
     t_interp = interpolation_epochs(result)  # (S,)
-    # plain train accuracy from its first interpolation on (its last record if never)
-    after = epochs[None] >= t_interp[:, None]  # (S, R)
-    kept = np.where(after, result["train_accuracy"][:, 0], np.inf).min(-1)  # (S,)
+    plain_train = result["train_accuracy"][:, 0]  # (S, R)
+    # from the second quarter on, where late_gains takes the plain model as saturated
+    kept = plain_train[:, epochs > E // 4].min(-1)  # (S,)
+    below = plain_train < INTERPOLATED  # (S, R)
+    settled = np.where(
+        below.any(-1), epochs[len(epochs) - 1 - below[:, ::-1].argmax(-1)], 0
+    )
     gaps = early_gaps(result)  # (S,)
     final = result["final_test_accuracy"]  # (S, 2)
     lo, hi = late_window(result)
@@ -267,10 +271,11 @@ def claims(result: Result) -> list[Claim]:
             kept,
             INTERPOLATED,
             ">=",
-            "lowest plain train accuracy from the first epoch it reached 100% on;"
-            f" first reached at epoch {t_interp.tolist()} (per seed)",
-            why="the plain model loses its fit after interpolating (a numerical"
-            " failure of the trainer, not the post's dynamics)",
+            f"lowest plain train accuracy over epochs {E // 4 + 1}..{E} (all but the"
+            f" first quarter); 100% first reached at epoch {t_interp.tolist()}, last"
+            f" missed at epoch {settled.tolist()} (per seed)",
+            why="the plain model loses its fit after interpolating: in float32 that"
+            " was a numerical failure of the trainer, not the post's dynamics",
         ),
         Claim.over_seeds(
             "equal_before_interpolation",
@@ -281,8 +286,8 @@ def claims(result: Result) -> list[Claim]:
             "|test accuracy augmented - plain| averaged over epochs 1..interpolation,"
             " each epoch weighted once (between records: linear); signed gap per"
             f" seed {np.round(gaps, 4).tolist()}; within 2 points",
-            why="the post overstates: the shifted batches change what the augmented"
-            " model learns from the first epochs on",
+            why="the post overstates: until the plain model interpolates, the"
+            " augmented one learns more slowly and trails it on test",
         ),
         Claim.over_seeds(
             "augmented_beats_plain",
@@ -292,6 +297,8 @@ def claims(result: Result) -> list[Claim]:
             ">",
             f"final accuracy on all {MNIST_TEST} test images, augmented - plain:"
             f" {_pair(final)}",
+            why="one epoch of a curve that moves by about a point from record to"
+            " record: see the late-window and best-epoch claims",
         ),
         Claim.over_seeds(
             "augmented_higher_late",
@@ -302,6 +309,9 @@ def claims(result: Result) -> list[Claim]:
             ">",
             f"mean test accuracy over epochs {lo}..{hi} (the last fifth), augmented -"
             f" plain: {_pair(late)}",
+            why="the post overstates: once the plain model stays interpolated (no"
+            " float32 collapse), it holds its test accuracy, and the augmented one"
+            " fluctuates around the same level",
         ),
         Claim.over_seeds(
             "augmented_higher_at_best_epoch",
@@ -312,7 +322,8 @@ def claims(result: Result) -> list[Claim]:
             ">",
             f"best recorded test accuracy, augmented - plain: {_pair(best)}; reached"
             f" at epochs augmented {best_at[:, 1].tolist()}, plain"
-            f" {best_at[:, 0].tolist()} (per seed)",
+            f" {best_at[:, 0].tolist()} (per seed); the noisier curve's maximum is"
+            " biased upward more",
         ),
         Claim.over_seeds(
             "augmented_keeps_improving",
