@@ -1,0 +1,461 @@
+// reglab playground: the page. Every control is one entry of the server's controls
+// table (name, default, range); the URL hash holds name=value for each, plus the pins,
+// so a view is a link. The server checks every value; this page only draws.
+"use strict";
+
+const CLIENT = Math.random().toString(36).slice(2); // this tab: its jobs are its own
+const PALETTE = ["#222222", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",
+                 "#e377c2", "#17becf"];
+// matplotlib's RdBu reversed: P(class 1) = 0 is blue, 1 is red
+const RDBU_R = ["#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7",
+                "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f"].map(hexRgb);
+const SIDE = 240; // boundary canvas pixels
+
+let CONTROLS = [];
+let MAX_MEMBERS = 8;
+const state = {};   // control name -> raw string (page and live setting)
+let pins = [];      // each: {setting name -> raw string}
+let extra = {};     // unknown hash keys: sent on, so the server names them
+let request = 0;    // the newest POST; older replies are ignored
+let currentJob = null;
+let source = null;  // the EventSource of currentJob
+let data = null;    // points of currentJob
+let lastFrame = null;
+let timer = null;
+let changedAt = 0;
+
+function hexRgb(h) {
+  return [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16));
+}
+
+function bandColor(p) {
+  const band = Math.min(9, Math.floor(p * 10)); // 10 bands of 0.1, as contourf
+  const t = ((band + 0.5) / 10) * (RDBU_R.length - 1);
+  const i = Math.floor(t), f = t - i;
+  const a = RDBU_R[i], b = RDBU_R[Math.min(i + 1, RDBU_R.length - 1)];
+  // alpha 0.8 over white, as the figures draw
+  return a.map((v, k) => Math.round(0.8 * (v + f * (b[k] - v)) + 0.2 * 255));
+}
+
+// --- URL hash <-> state -------------------------------------------------------------
+
+function settingNames() {
+  return CONTROLS.filter((c) => c.scope === "setting").map((c) => c.name);
+}
+
+function readHash() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  for (const c of CONTROLS) state[c.name] = String(c.default);
+  extra = {};
+  pins = [];
+  for (const [k, v] of params) {
+    if (k === "pins") {
+      pins = v.split(";").filter((g) => g.trim()).map((g) => {
+        const pin = {}; // a name left out means its default, as on the server
+        for (const c of CONTROLS) if (c.scope === "setting") pin[c.name] = String(c.default);
+        for (const item of g.split(",")) {
+          const at = item.indexOf(":");
+          pin[item.slice(0, at)] = item.slice(at + 1);
+        }
+        return pin;
+      });
+    } else if (k in state) state[k] = v;
+    else extra[k] = v;
+  }
+}
+
+function pinsString() {
+  return pins.map((p) => Object.entries(p).map(([k, v]) => `${k}:${v}`).join(","))
+    .join(";");
+}
+
+function requestParams() {
+  const params = { ...extra, ...state };
+  if (pins.length) params.pins = pinsString();
+  return params;
+}
+
+function writeHash() {
+  const params = new URLSearchParams(requestParams());
+  history.replaceState(null, "", "#" + params.toString());
+}
+
+// --- controls -----------------------------------------------------------------------
+
+function toSlider(c, value) { // value -> slider position in [0, 1000]
+  const v = Number(value);
+  if (c.scale === "log") {
+    return 1000 * Math.log(v / c.low) / Math.log(c.high / c.low);
+  }
+  return 1000 * (v - c.low) / (c.high - c.low);
+}
+
+function fromSlider(c, pos) {
+  if (c.scale === "log") {
+    const v = c.low * Math.pow(c.high / c.low, pos / 1000);
+    return Number(v.toPrecision(2));
+  }
+  let v = c.low + (pos / 1000) * (c.high - c.low);
+  if (c.step) v = Math.round(v / c.step) * c.step;
+  return Number(v.toPrecision(6));
+}
+
+function buildControls() {
+  const aside = document.getElementById("controls");
+  const groups = {};
+  for (const c of CONTROLS) {
+    if (!groups[c.group]) {
+      const fs = document.createElement("fieldset");
+      fs.innerHTML = `<legend>${c.group}</legend>`;
+      aside.appendChild(fs);
+      groups[c.group] = fs;
+    }
+    const div = document.createElement("div");
+    div.className = `control ${c.scope}`;
+    div.id = `control-${c.name}`;
+    const id = `input-${c.name}`;
+    let widget;
+    if (c.choices.length) {
+      widget = `<select id="${id}" name="${c.name}">` +
+        c.choices.map((v) => `<option value="${v}">${v}</option>`).join("") +
+        "</select>";
+    } else if (c.kind === "widths") {
+      widget = `<input type="text" id="${id}" name="${c.name}">`;
+    } else {
+      widget = `<div class="row"><input type="range" id="slider-${c.name}" min="0"
+        max="1000" step="1" aria-label="${c.name} slider"><input class="value"
+        type="text" id="${id}" name="${c.name}"></div>`;
+    }
+    div.innerHTML = `<label for="${id}"><span>${c.name}</span></label>
+      <div class="meaning">${c.meaning}</div>${widget}
+      <div class="error" id="error-${c.name}" hidden></div>`;
+    groups[c.group].appendChild(div);
+    const input = document.getElementById(id);
+    input.addEventListener("change", () => { state[c.name] = input.value; changed(); });
+    const slider = document.getElementById(`slider-${c.name}`);
+    if (slider) {
+      slider.addEventListener("input", () => {
+        const v = fromSlider(c, Number(slider.value));
+        input.value = String(v);
+        state[c.name] = String(v);
+        changed();
+      });
+    }
+  }
+}
+
+function showState() {
+  for (const c of CONTROLS) {
+    const input = document.getElementById(`input-${c.name}`);
+    input.value = state[c.name];
+    const slider = document.getElementById(`slider-${c.name}`);
+    if (slider && isFinite(Number(state[c.name]))) {
+      slider.value = String(Math.round(toSlider(c, state[c.name])));
+    }
+  }
+}
+
+function showErrors(errors) {
+  for (const el of document.querySelectorAll(".control")) el.classList.remove("bad");
+  for (const el of document.querySelectorAll(".control .error")) el.hidden = true;
+  const general = document.getElementById("request-error");
+  general.hidden = true;
+  general.textContent = "";
+  for (const e of errors) {
+    const el = document.getElementById(`error-${e.control}`);
+    if (el) {
+      el.textContent = e.message;
+      el.hidden = false;
+      document.getElementById(`control-${e.control}`).classList.add("bad");
+    } else {
+      general.textContent += (general.textContent ? "\n" : "") + `${e.control}: ${e.message}`;
+      general.hidden = false;
+    }
+  }
+}
+
+// --- jobs ---------------------------------------------------------------------------
+
+function changed() {
+  writeHash();
+  clearTimeout(timer);
+  timer = setTimeout(startJob, 120); // a dragged slider sends at most ~8 jobs a second
+}
+
+async function startJob() {
+  const mine = ++request;
+  changedAt = performance.now();
+  setStatus("sending…");
+  let reply, body;
+  try {
+    reply = await fetch("/api/jobs", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ client: CLIENT, params: requestParams() }),
+    });
+    body = await reply.json();
+  } catch (err) {
+    if (mine === request) setStatus(`server unreachable (${err})`);
+    return;
+  }
+  if (mine !== request) return; // a newer request went out meanwhile
+  if (!reply.ok) {
+    showErrors(body.errors || [{ control: "request", message: body.error }]);
+    setStatus("refused: fix the marked setting");
+    return;
+  }
+  showErrors([]);
+  follow(body.job);
+}
+
+function follow(jobId) {
+  if (source) source.close();
+  currentJob = jobId;
+  document.getElementById("save").disabled = true;
+  document.body.dataset.job = jobId;
+  setStatus(`job ${jobId}: compiling or queued…`);
+  source = new EventSource(`/api/jobs/${jobId}/events`);
+  const mineOnly = (fn) => (ev) => {
+    const msg = JSON.parse(ev.data);
+    if (msg.job !== currentJob) return; // a stale job's event: never drawn
+    fn(msg);
+  };
+  source.addEventListener("data", mineOnly((msg) => { data = msg; }));
+  source.addEventListener("frame", mineOnly(drawFrame));
+  source.addEventListener("finished", mineOnly((msg) => {
+    source.close();
+    document.getElementById("save").disabled = false;
+    document.body.dataset.finished = msg.job;
+    setStatus(`job ${msg.job}: ${lastFrame.epoch} epochs in ${msg.seconds.toFixed(2)} s`);
+  }));
+  source.addEventListener("failed", mineOnly((msg) => {
+    source.close();
+    setStatus(`job ${msg.job} failed: ${msg.message}`);
+  }));
+  source.addEventListener("cancelled", mineOnly(() => source.close()));
+  source.onerror = () => { if (source.readyState === EventSource.CLOSED) return; };
+}
+
+function setStatus(text) {
+  document.getElementById("status").textContent = text;
+}
+
+// --- drawing ------------------------------------------------------------------------
+
+function members() {
+  return [state, ...pins];
+}
+
+function describe(m, i) {
+  if (i === 0) return "the sliders";
+  const parts = [];
+  for (const name of settingNames()) {
+    if (String(m[name]) !== String(state[name])) parts.push(`${name}=${m[name]}`);
+  }
+  return parts.length ? "vs live: " + parts.join(", ") : "same as live";
+}
+
+function ensurePanels(n) {
+  const box = document.getElementById("panels");
+  while (box.children.length > n) box.lastChild.remove();
+  while (box.children.length < n) {
+    const i = box.children.length;
+    const div = document.createElement("div");
+    div.className = "panel" + (i === 0 ? " live" : "");
+    div.innerHTML = `<div class="title"><span><span class="swatch"
+      style="background:${PALETTE[i]}"></span>${i === 0 ? "live" : "pin " + i}</span>
+      ${i === 0 ? "" : `<button class="unpin" title="unpin" data-pin="${i}">×</button>`}
+      </div><canvas width="${SIDE}" height="${SIDE}"></canvas>
+      <div class="acc"></div><div class="desc"></div>`;
+    box.appendChild(div);
+    const unpin = div.querySelector(".unpin");
+    if (unpin) {
+      unpin.addEventListener("click", () => {
+        pins.splice(Number(unpin.dataset.pin) - 1, 1);
+        changed();
+      });
+    }
+  }
+}
+
+function drawBoundary(canvas, prob, offset, grid) {
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(SIDE, SIDE);
+  const p = new Float32Array(SIDE * SIDE);
+  for (let py = 0; py < SIDE; py++) {
+    // canvas rows run downward, the grid's rows upward in y
+    const gy = ((SIDE - 1 - py) / (SIDE - 1)) * (grid - 1);
+    const y0 = Math.floor(gy), y1 = Math.min(y0 + 1, grid - 1), fy = gy - y0;
+    for (let px = 0; px < SIDE; px++) {
+      const gx = (px / (SIDE - 1)) * (grid - 1);
+      const x0 = Math.floor(gx), x1 = Math.min(x0 + 1, grid - 1), fx = gx - x0;
+      const at = (r, c) => prob[offset + r * grid + c] / 255;
+      p[py * SIDE + px] = (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1)) +
+        fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1));
+    }
+  }
+  for (let i = 0; i < SIDE * SIDE; i++) {
+    const [r, g, b] = bandColor(p[i]);
+    const right = i % SIDE < SIDE - 1 ? p[i + 1] : p[i];
+    const down = i + SIDE < SIDE * SIDE ? p[i + SIDE] : p[i];
+    const edge = (p[i] < 0.5) !== (right < 0.5) || (p[i] < 0.5) !== (down < 0.5);
+    img.data.set(edge ? [0, 0, 0, 255] : [r, g, b, 255], 4 * i);
+  }
+  ctx.putImageData(img, 0, 0);
+  if (!data) return;
+  const [x0, x1, y0, y1] = data.extent;
+  const X = (x) => ((x - x0) / (x1 - x0)) * (SIDE - 1);
+  const Y = (y) => (SIDE - 1) - ((y - y0) / (y1 - y0)) * (SIDE - 1);
+  for (let i = 0; i < data.x.length; i++) {
+    ctx.beginPath();
+    ctx.arc(X(data.x[i][0]), Y(data.x[i][1]), 2.3, 0, 2 * Math.PI);
+    ctx.fillStyle = data.y[i] ? "#d62728" : "#1f77b4";
+    ctx.fill();
+    ctx.lineWidth = 0.5;
+    ctx.strokeStyle = "#fff";
+    ctx.stroke();
+  }
+  ctx.strokeStyle = "#000";
+  ctx.lineWidth = 1.2;
+  for (let i = 0; i < data.x.length; i++) {
+    if (!data.flipped[i]) continue;
+    const x = X(data.x[i][0]), y = Y(data.x[i][1]);
+    ctx.beginPath();
+    ctx.moveTo(x - 4, y - 4); ctx.lineTo(x + 4, y + 4);
+    ctx.moveTo(x - 4, y + 4); ctx.lineTo(x + 4, y - 4);
+    ctx.stroke();
+  }
+}
+
+function mean(xs) {
+  const ok = xs.filter((v) => v !== null);
+  return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : null;
+}
+
+function drawFrame(f) {
+  lastFrame = f;
+  const n = f.test_accuracy[0].length;
+  ensurePanels(n);
+  const raw = atob(f.prob);
+  const prob = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) prob[i] = raw.charCodeAt(i);
+  const panels = document.getElementById("panels").children;
+  const ms = members();
+  for (let m = 0; m < n; m++) {
+    drawBoundary(panels[m].querySelector("canvas"), prob, m * f.grid * f.grid, f.grid);
+    const acc = mean(f.test_accuracy.map((row) => row[m]));
+    const seeds = f.test_accuracy.length;
+    const diverged = f.diverged.some((row) => row[m]);
+    panels[m].querySelector(".acc").textContent = acc === null ? "" :
+      `clean test acc ${acc.toFixed(3)}` + (seeds > 1 ? ` (mean of ${seeds} seeds)` : "") +
+      (diverged ? " · diverged" : "");
+    panels[m].querySelector(".desc").textContent = ms[m] ? describe(ms[m], m) : "";
+  }
+  document.body.dataset.frames = String(Number(document.body.dataset.frames || 0) + 1);
+  document.body.dataset.epoch = String(f.epoch);
+  document.body.dataset.frameJob = f.job;
+  drawCurves(f);
+  const since = ((performance.now() - changedAt) / 1000).toFixed(2);
+  setStatus(`job ${f.job}: epoch ${f.epoch} of ${f.epochs} (${since} s)`);
+}
+
+function drawCurves(f) {
+  const canvas = document.getElementById("curves");
+  const ctx = canvas.getContext("2d");
+  const W = canvas.width, H = canvas.height, L = 48, R = 10, T = 10, B = 28;
+  ctx.clearRect(0, 0, W, H);
+  const epochs = f.record_epochs;
+  const S = f.train_loss.length, n = f.train_loss[0].length;
+  let top = 0;
+  for (const set of [f.train_loss, f.test_loss]) {
+    for (const row of set) for (const curve of row) for (const v of curve) {
+      if (v !== null && isFinite(v)) top = Math.max(top, v);
+    }
+  }
+  top = Math.min(Math.max(top, 0.1), 3) * 1.05;
+  const lx = (e) => Math.log10(e + 1), xmax = lx(f.epochs);
+  const X = (e) => L + (lx(e) / xmax) * (W - L - R);
+  const Y = (v) => T + (1 - Math.min(v, top) / top) * (H - T - B);
+  ctx.strokeStyle = "#ccc"; ctx.fillStyle = "#444"; ctx.font = "11px sans-serif";
+  ctx.lineWidth = 1;
+  for (let k = 0; Math.pow(10, k) <= f.epochs; k++) {
+    const x = X(Math.pow(10, k) - 1);
+    ctx.beginPath(); ctx.moveTo(x, T); ctx.lineTo(x, H - B); ctx.stroke();
+    ctx.fillText(k === 0 ? "0" : `1e${k}`, x - 6, H - B + 14);
+  }
+  for (let i = 0; i <= 4; i++) {
+    const v = (top * i) / 4, y = Y(v);
+    ctx.beginPath(); ctx.moveTo(L, y); ctx.lineTo(W - R, y); ctx.stroke();
+    ctx.fillText(v.toFixed(2), 6, y + 4);
+  }
+  ctx.fillText("epoch", W - R - 34, H - 4);
+  for (let m = 0; m < n; m++) {
+    for (const [set, dash] of [[f.train_loss, []], [f.test_loss, [5, 4]]]) {
+      const series = epochs.map((e, r) => {
+        const vals = set.map((row) => row[m][r]).filter((v) => v !== null);
+        return vals.length ? [e, Math.min(...vals), Math.max(...vals), mean(vals)] : null;
+      }).filter((s) => s);
+      if (!series.length) continue;
+      if (S > 1) { // the band over seeds
+        ctx.globalAlpha = 0.15; ctx.fillStyle = PALETTE[m];
+        ctx.beginPath();
+        series.forEach(([e, lo], k) => (k ? ctx.lineTo : ctx.moveTo).call(ctx, X(e), Y(lo)));
+        for (let k = series.length - 1; k >= 0; k--) ctx.lineTo(X(series[k][0]), Y(series[k][2]));
+        ctx.closePath(); ctx.fill(); ctx.globalAlpha = 1;
+      }
+      ctx.strokeStyle = PALETTE[m]; ctx.setLineDash(dash); ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      series.forEach(([e, , , v], k) => (k ? ctx.lineTo : ctx.moveTo).call(ctx, X(e), Y(v)));
+      ctx.stroke(); ctx.setLineDash([]);
+    }
+  }
+}
+
+// --- buttons ------------------------------------------------------------------------
+
+function wireButtons() {
+  document.getElementById("pin").addEventListener("click", () => {
+    if (pins.length >= MAX_MEMBERS - 1) {
+      showErrors([{ control: "pins", message: `at most ${MAX_MEMBERS - 1} pins beside ` +
+        `the live setting (${MAX_MEMBERS} members train as one program) — unpin one` }]);
+      return;
+    }
+    const pin = {};
+    for (const name of settingNames()) pin[name] = state[name];
+    pins.push(pin);
+    changed();
+  });
+  document.getElementById("clear").addEventListener("click", () => { pins = []; changed(); });
+  document.getElementById("reset").addEventListener("click", () => {
+    location.hash = "";
+    readHash(); showState(); changed();
+  });
+  document.getElementById("save").addEventListener("click", async () => {
+    const job = currentJob;
+    const reply = await fetch(`/api/jobs/${job}/save`, { method: "POST" });
+    const body = await reply.json();
+    setStatus(reply.ok ? `saved job ${job} as run ${body.run} (experiment ${body.experiment})`
+      : `not saved: ${body.error}`);
+  });
+  window.addEventListener("hashchange", () => {
+    const before = new URLSearchParams(requestParams()).toString();
+    readHash();
+    if (new URLSearchParams(requestParams()).toString() !== before) {
+      showState(); changed();
+    }
+  });
+}
+
+async function main() {
+  const reply = await fetch("/api/controls");
+  const body = await reply.json();
+  CONTROLS = body.controls;
+  MAX_MEMBERS = body.max_members;
+  readHash();
+  buildControls();
+  showState();
+  wireButtons();
+  startJob();
+}
+
+main();
