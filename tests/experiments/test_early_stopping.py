@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from reglab.experiments import early_stopping as es
+from reglab.experiments import early_stopping_moments as esm
 from reglab.experiments.base import Result
 
 TINY = es.Config(
@@ -14,7 +15,7 @@ TINY = es.Config(
     widths=(784, 16, 16, 10),
     epochs=8,
     batch_size=20,
-    n_record=5,
+    n_record=20,  # every epoch: the own run's curve holds the user's best epoch
     n_snapshots=4,
     energy_rank=3,
     n_val=20,
@@ -44,6 +45,7 @@ def test_run_arrays_have_the_config_shapes(run):
     assert r["user_val_loss"].shape == (S, len(r["val_epochs"]))
     for name in ("user_best_epoch", "user_stopped_epoch", "user_test_loss"):
         assert r[name].shape == (S,)
+    assert r["own_test_loss"].shape == (S, R)
     assert r.timings["compile_s"] >= 0 and r.timings["run_s"] > 0
 
 
@@ -71,11 +73,21 @@ def test_user_validation_curve_ends_where_training_stopped(run):
     assert (r["user_best_epoch"] <= r["user_stopped_epoch"]).all()
 
 
-def test_progress_counts_both_runs_and_ends_at_the_total(run):
+def test_early_stopped_run_is_its_unstopped_twin_at_the_best_epoch(run):
+    # same images, seeds and batch order: stopping and restoring the best epoch must
+    # give the parameters the never-stopped run had at that epoch (float32 noise)
+    r, _ = run
+    at = np.searchsorted(r["record_epochs"], r["user_best_epoch"])
+    np.testing.assert_array_equal(r["record_epochs"][at], r["user_best_epoch"])
+    own = r["own_test_loss"][np.arange(len(at)), at]
+    np.testing.assert_allclose(r["user_test_loss"], own, rtol=1e-5)
+
+
+def test_progress_counts_all_three_runs_and_ends_at_the_total(run):
     _, calls = run
     done = [d for d, _ in calls]
     assert done == sorted(done)
-    assert calls[-1] == (2 * TINY.epochs, 2 * TINY.epochs)
+    assert calls[-1] == (3 * TINY.epochs, 3 * TINY.epochs)
 
 
 def test_figures_render_with_the_expected_axes(run):
@@ -84,22 +96,22 @@ def test_figures_render_with_the_expected_axes(run):
     axes = {k: len(f.figure.axes) for k, f in figs.items()}
     assert axes == {
         "fig9_early_stopping": 1,
-        "fig10_spectral": 2,
+        "fig10_spectral": 3,  # two panels and the colour bar of snapshot epochs
         "fig_early_stopping_user": 1,
     }
-    assert all(f.caption for f in figs.values())
+    assert figs["fig9_early_stopping"].caption.startswith("Figure 9:")
+    assert figs["fig10_spectral"].caption.startswith("Figure 10:")
     # figure 10's left panel: one curve per non-zero snapshot plus the isotropic one
     assert len(figs["fig10_spectral"].figure.axes[0].lines) == len(r["snapshot_epochs"])
 
 
-def test_claims_are_finite_and_comparable(run):
+def test_every_claim_is_decided_over_both_seeds(run):
     r, _ = run
     claims = es.claims(r)
-    assert len({c.name for c in claims}) == len(claims) == 8
+    assert len({c.name for c in claims}) == len(claims) == 9
     for c in claims:
-        assert np.isfinite(c.measured) and np.isfinite(c.threshold)
-        assert c.comparison in (">", ">=", "<", "<=")
-        assert isinstance(c.passed, bool) and c.detail
+        assert len(c.per_seed) == 2 and np.all(np.isfinite(c.per_seed))
+        assert c.measured == pytest.approx(np.mean(c.per_seed))
 
 
 def test_result_round_trips_and_reproduces_figures_and_claims(run, tmp_path):
@@ -121,14 +133,76 @@ def test_interior_minimum_claim_on_hand_made_curves(run):
     r, _ = run
     R = len(r["record_epochs"])
     # V shape: 2 -> 1 -> 1.5; the lower end is 1.5, so the dip is 1.5 / 1 - 1 = 0.5
-    v = np.interp(np.arange(R), [0, R // 2, R - 1], [2.0, 1.0, 1.5])[None]
-    falling = np.linspace(2.0, 1.0, R)[None]  # minimum at the last record: no dip
+    v = np.tile(np.interp(np.arange(R), [0, R // 2, R - 1], [2.0, 1.0, 1.5]), (2, 1))
+    falling = np.tile(np.linspace(2.0, 1.0, R), (2, 1))  # minimum at the end: no dip
     by_name = {c.name: c for c in es.claims(_with(r, test_loss=v))}
     assert by_name["test_loss_interior_minimum"].measured == pytest.approx(0.5)
     assert by_name["test_loss_interior_minimum"].passed
     by_name = {c.name: c for c in es.claims(_with(r, test_loss=falling))}
     assert by_name["test_loss_interior_minimum"].measured == pytest.approx(0.0)
     assert not by_name["test_loss_interior_minimum"].passed
+
+
+def test_falling_epoch_interpolates_in_log_epoch():
+    epochs = np.array([0, 1, 4, 16])
+    curve = np.array([3.0, 2.0, 1.0, 0.5])
+    # level 1.5 lies halfway between epochs 1 and 4 in log: epoch 2
+    assert esm.falling_epoch(epochs, curve, 1.5) == pytest.approx(2.0)
+    assert esm.falling_epoch(epochs, curve, 3.0) == 0.5  # epoch 0 counts as 0.5
+    assert np.isnan(esm.falling_epoch(epochs, curve, 0.1))
+
+
+def _moments(r: Result, shift_at: float, flat_at: float) -> Result:
+    """Return r with an energy falling at shift_at and a test loss flat at flat_at."""
+    epochs, snaps = r["record_epochs"], r["snapshot_epochs"]
+    S, n_snap, D = r["cumulative_energy"].shape
+    k = TINY.energy_rank
+    # E_<=k steps from 1 down to 0.2 at shift_at: half its fall done just there
+    top = np.where(snaps <= shift_at, 1.0, 0.2)  # (n_snap,)
+    cum = np.tile(np.arange(1, D + 1) / D, (S, n_snap, 1))
+    cum[:, :, k - 1] = top
+    # the test loss steps from 2 to 1 at flat_at: 90% of its fall done there
+    loss = np.where(epochs < flat_at, 2.0, 1.0)
+    return _with(r, cumulative_energy=cum, test_loss=np.tile(loss, (S, 1)))
+
+
+def test_energy_shift_claim_compares_the_two_moments(run):
+    r, _ = run
+    snaps, epochs = r["snapshot_epochs"], r["record_epochs"]
+    s, f = snaps[-2], epochs[-1]  # the last two moments available
+    together = _moments(r, s, s)  # both fall between the same two records
+    by_name = {c.name: c for c in es.claims(together)}
+    assert by_name["energy_shift_when_test_loss_flattens"].passed
+    apart = _moments(r, 1, f)  # energy shifts at epoch ~1, loss flat at the end
+    by_name = {c.name: c for c in es.claims(apart)}
+    claim = by_name["energy_shift_when_test_loss_flattens"]
+    assert claim.measured > 1.0 and not claim.passed and claim.why
+
+
+def test_user_claims_compare_with_the_own_runs_test_curve(run):
+    r, _ = run
+    R = len(r["record_epochs"])
+    own = np.tile(np.interp(np.arange(R), [0, R // 2, R - 1], [2.0, 1.0, 1.5]), (2, 1))
+    best = np.full(2, r["record_epochs"][R // 2])
+    by_name = {
+        c.name: c
+        for c in es.claims(
+            _with(
+                r,
+                own_test_loss=own,
+                user_test_loss=np.array([1.0, 1.1]),
+                user_best_epoch=best,
+            )  # fmt: skip
+        )
+    }
+    np.testing.assert_allclose(
+        by_name["user_early_stopping_near_optimum"].per_seed, [0.0, 0.1]
+    )
+    assert by_name["user_early_stopping_near_optimum"].holds_in == 1
+    np.testing.assert_allclose(
+        by_name["user_early_stopping_beats_training_on"].per_seed, [0.5, 0.4]
+    )
+    assert by_name["user_early_stopping_epoch_near_optimum"].measured == 0.0
 
 
 def test_spectral_claims_on_hand_made_energies(run):
