@@ -203,9 +203,11 @@ def _strength_panel(result: Result, sweep: str, c: int, seed: int = 0):
     ax_p.set_title(f"boundary (clean test acc {acc:.3f})", fontsize=9)
     W = a[f"{sweep}_W2"][seed, c]
     vmax = float(np.abs(a[f"{sweep}_W2"][seed]).max())  # one scale along the slider
-    ax_w.imshow(W, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+    # symmetric log: shrunken L2 weights stay visible, white below vmax / 1000
+    norm = SymLogNorm(linthresh=1e-3 * vmax, linscale=0.3, vmin=-vmax, vmax=vmax)
+    ax_w.imshow(W, cmap="RdBu_r", norm=norm, interpolation="nearest")
     frac = float(near_zero_fraction(W, rel))
-    ax_w.set_title(f"W2: {frac:.0%} of |w| < {rel:g} × std", fontsize=9)
+    ax_w.set_title(f"W2: {frac:.1%} of |w| < {rel:g} × std", fontsize=9)
     ax_w.set_xticks([])
     ax_w.set_yticks([])
     return fig
@@ -227,7 +229,8 @@ def sliders(result: Result) -> list[Slider]:
                 [_strength_panel(result, sweep, c) for c in range(len(strengths))],
                 f"Move through the {label} sweep: the decision boundary of the model"
                 " trained at that strength and its hidden-to-hidden weights W2, on one"
-                " colour scale along the sweep." + named_seed(a["seeds"]),
+                " symmetric-log colour scale along the sweep, white below a thousandth"
+                " of its largest weight." + named_seed(a["seeds"]),
             )
         )
     n_seeds = a["l2_prob"].shape[0] if "l2_prob" in a else 1
