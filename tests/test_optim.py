@@ -7,8 +7,13 @@ import optax
 import pytest
 
 from reglab import optim
+from reglab.settings import member
 
 LR, ALPHA, TAU = 0.15, 1.0, 50.0  # a short tau so the schedule visibly moves
+
+
+def hp(**values):  # the schedule above, with the given per-member settings
+    return member(learning_rate=LR, alpha=ALPHA, tau=TAU, **values)
 
 
 def lr_at(t):  # the post's schedule, t = 1 at the first update
@@ -29,9 +34,9 @@ def grads_at(params, step):  # a fixed, step-dependent "likelihood gradient"
     return jax.tree.map(lambda p: jnp.cos(p * (step + 1)) * 0.3, params)
 
 
-def run(spec, hyper, params, n_steps, penalize_biases=True):
+def run(spec, hyper, params, n_steps, penalize_biases=True, mixed=()):
     mask = optim.penalty_mask(params, penalize_biases)
-    opt = optim.build_optimizer(spec, hyper, mask)
+    opt = optim.build_optimizer(spec, hyper, mask, mixed)
     state = opt.init(params)
     for step in range(n_steps):
         updates, state = opt.update(grads_at(params, step), state, params)
@@ -55,7 +60,7 @@ def test_power_law_schedule_counts_from_one():
 @pytest.mark.parametrize("penalty", ["l2", "l1"])
 def test_coupled_sgd_matches_the_post_formula(penalty, getkey):
     lam = 0.01
-    hyper = optim.Hyper(LR, ALPHA, TAU, **{f"{penalty}_strength": lam})
+    hyper = hp(**{f"{penalty}_strength": lam})
     params = make_params(getkey())
     got = run(optim.OptimizerSpec("sgd"), hyper, params, 4)
     expected = {k: np.asarray(v, np.float64) for k, v in params.items()}
@@ -70,7 +75,7 @@ def test_coupled_sgd_matches_the_post_formula(penalty, getkey):
 def test_coupled_l2_sgd_matches_optax_add_decayed_weights(getkey):
     lam = 0.02
     params = make_params(getkey())
-    got = run(optim.OptimizerSpec("sgd"), optim.Hyper(LR, ALPHA, TAU, lam), params, 5)
+    got = run(optim.OptimizerSpec("sgd"), hp(l2_strength=lam), params, 5)
     ref = optax.chain(
         optax.add_decayed_weights(lam),
         optax.sgd(lambda c: LR / (1 + (c + 1) / TAU) ** ALPHA),
@@ -86,7 +91,7 @@ def test_adamw_matches_optax_adamw(getkey):
     lam = 0.05
     params = make_params(getkey())
     spec = optim.OptimizerSpec("adam", penalty="decoupled")
-    got = run(spec, optim.Hyper(LR, ALPHA, TAU, l2_strength=lam), params, 6)
+    got = run(spec, hp(l2_strength=lam), params, 6)
     ref = optax.adamw(
         lambda c: LR / (1 + (c + 1) / TAU) ** ALPHA, 0.9, 0.999, 1e-8, weight_decay=lam
     )
@@ -165,18 +170,21 @@ def test_mixed_chain_member_follows_its_own_penalty(kind, name, getkey):
     # a coupled chain with both per-member flags set: each member follows its kind
     params = make_params(getkey())
     strengths = dict(l2_strength=0.05, l1_strength=0.01)
-    flags = {k: jnp.float32(kind == k) for k in ("decoupled", "proximal")}
-    mixed = optim.Hyper(LR, ALPHA, TAU, **strengths, **flags)
-    got = run(optim.OptimizerSpec(name, penalty="coupled"), mixed, params, 6)
+    flags = {k: jnp.bool_(kind == k) for k in ("decoupled", "proximal")}
+    mixed = hp(**strengths, **flags)
+    both = ("decoupled", "proximal")
+    got = run(
+        optim.OptimizerSpec(name, penalty="coupled"), mixed, params, 6, mixed=both
+    )
     ref = run(optim.OptimizerSpec(name, penalty=kind),
-              optim.Hyper(LR, ALPHA, TAU, **strengths), params, 6)  # fmt: skip
+              hp(**strengths), params, 6)  # fmt: skip
     close(got, ref)
 
 
 def test_decoupled_members_need_a_coupled_chain(getkey):
     spec = optim.OptimizerSpec("adam", penalty="proximal")
     with pytest.raises(ValueError, match="per-member decoupled penalties need"):
-        optim.build_optimizer(spec, optim.Hyper(LR, ALPHA, TAU, decoupled=1.0), {})
+        optim.build_optimizer(spec, hp(decoupled=True), {}, ("decoupled",))
 
 
 @pytest.mark.parametrize("scaling", optim.DECAY_SCALINGS)
@@ -192,7 +200,7 @@ def test_adam_with_l2_matches_hand_written_formula(scaling, coupled, getkey):
         decay_scaling=scaling,
     )
     params = make_params(getkey())
-    got = run(spec, optim.Hyper(LR, ALPHA, TAU, l2_strength=lam), params, 5)
+    got = run(spec, hp(l2_strength=lam), params, 5)
     theta = {k: np.asarray(v, np.float64) for k, v in params.items()}
     m = {k: 0.0 for k in theta}
     v = {k: 0.0 for k in theta}
@@ -214,7 +222,7 @@ def test_decoupled_l1_matches_hand_written_formula(getkey):
     lam = 0.01
     params = make_params(getkey())
     spec = optim.OptimizerSpec("sgd", penalty="decoupled")
-    got = run(spec, optim.Hyper(LR, ALPHA, TAU, l1_strength=lam), params, 3)
+    got = run(spec, hp(l1_strength=lam), params, 3)
     theta = {k: np.asarray(v, np.float64) for k, v in params.items()}
     for step in range(3):
         g = grads_at(jax.tree.map(jnp.asarray, theta), step)
@@ -234,7 +242,9 @@ def test_proximal_l1_reaches_exact_zeros_where_subgradient_hovers(getkey):
     for penalty in ("coupled", "proximal"):
         spec = optim.OptimizerSpec("sgd", penalty=penalty)
         opt = optim.build_optimizer(
-            spec, optim.Hyper(lr, 0.0, 1.0, l1_strength=lam), {"W1": True}
+            spec,
+            member(learning_rate=lr, alpha=0.0, tau=1.0, l1_strength=lam),
+            {"W1": True},
         )
         p, state = params, opt.init(params)
         for _ in range(100):
@@ -249,7 +259,9 @@ def test_proximal_l1_reaches_exact_zeros_where_subgradient_hovers(getkey):
 def test_proximal_l1_soft_thresholds_one_step():
     spec = optim.OptimizerSpec("sgd", penalty="proximal")
     opt = optim.build_optimizer(
-        spec, optim.Hyper(1.0, 0.0, 1.0, l1_strength=0.3), {"W1": True}
+        spec,
+        member(learning_rate=1.0, alpha=0.0, tau=1.0, l1_strength=0.3),
+        {"W1": True},
     )
     p = {"W1": jnp.array([1.0, -1.0, 0.2, -0.1, 0.0])}
     u, _ = opt.update({"W1": jnp.zeros(5)}, opt.init(p), p)
@@ -260,10 +272,10 @@ def test_proximal_l1_soft_thresholds_one_step():
 
 def test_unpenalized_biases_follow_the_plain_update(getkey):
     params = make_params(getkey())
-    hyper = optim.Hyper(LR, ALPHA, TAU, l2_strength=0.5, l1_strength=0.1)
+    hyper = hp(l2_strength=0.5, l1_strength=0.1)
     spec = optim.OptimizerSpec("sgd")
     free = run(spec, hyper, params, 3, penalize_biases=False)
-    plain = run(spec, optim.Hyper(LR, ALPHA, TAU), params, 3)
+    plain = run(spec, hp(), params, 3)
     penalized = run(spec, hyper, params, 3)
     np.testing.assert_allclose(free["b1"], plain["b1"], rtol=1e-6)
     assert not np.allclose(free["W1"], plain["W1"])
@@ -291,18 +303,23 @@ def test_bad_optimizer_spec_raises(kwargs, match):
         optim.OptimizerSpec(**kwargs)
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        (
-            {"l2_strength": [0.0, -0.1]},
-            r"l2_strength must be finite and >= 0, got -0.1",
-        ),
-        ({"l1_strength": -1e-3}, "l1_strength must be finite and >= 0"),
-        ({"learning_rate": 0.0}, r"learning_rate must be finite and > 0, got 0.0"),
-        ({"tau": np.nan}, "tau must be finite"),
-    ],
-)
-def test_bad_hyper_values_raise(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        optim.check_hyper_values(**kwargs)
+def test_max_norm_projects_each_units_incoming_weights_by_hand():
+    # columns are units: |(3, 4)| = 5 is scaled to 1, |(0.1, 0.2)| < 1 is kept
+    W = jnp.array([[3.0, 0.1], [4.0, 0.2]])
+    params = {"W1": W, "b1": jnp.array([10.0, -10.0])}
+    opt = optim.max_norm(1.0)
+    zero = jax.tree.map(jnp.zeros_like, params)
+    updates, _ = opt.update(zero, opt.init(params), params)
+    after = optax.apply_updates(params, updates)
+    np.testing.assert_allclose(after["W1"], [[0.6, 0.1], [0.8, 0.2]], atol=1e-6)
+    np.testing.assert_array_equal(after["b1"], params["b1"])  # biases are free
+
+
+def test_max_norm_holds_after_every_step_and_zero_is_off(getkey):
+    params = make_params(getkey())
+    spec = optim.OptimizerSpec("sgd")
+    capped = run(spec, hp(max_norm=0.5), params, 4)
+    for k in ("W1", "W2"):
+        norms = np.linalg.norm(np.asarray(capped[k]), axis=0)
+        assert norms.max() <= 0.5 * (1 + 1e-6)
+    close(run(spec, hp(max_norm=0.0), params, 4), run(spec, hp(), params, 4), 0, 0)

@@ -167,19 +167,34 @@ def test_bad_inputs_raise_before_compiling(data):
         train(SPEC, Ensemble.grid(seeds=(0,), learning_rate=0.1, augment=1), x, y)
     with pytest.raises(ValueError, match="'val' is not an eval set"):
         train(SPEC, ens, x, y, early_stopping=EarlyStopping("val"))
+    # a dropout rate on a network without dropout layers would silently do nothing
+    no_layers = Ensemble.grid(seeds=(0,), learning_rate=0.1, p_drop=[0.0, 0.5])
+    with pytest.raises(ValueError, match=r"p_drop=0.5 needs dropout layers.*\(1, 2\)"):
+        train(SPEC, no_layers, x, y)
+
+
+def test_a_finite_but_exploding_loss_is_flagged(data):
+    # tanh saturates, so a huge learning rate drives the loss up without a NaN
+    ens = Ensemble.grid(seeds=(0,), learning_rate=[0.3, 1e6])
+    spec = TrainSpec(MODEL, epochs=12, batch_size=8)
+    r = fit(data, ens, spec=spec)
+    assert r.exploded.tolist() == [[False, True]]
+    assert not r.diverged.any()
+    assert len(r.failures) == 1 and "exploded" in r.failures[0]
+    assert "learning_rate=1e+06" in r.failures[0] and "lower" in r.failures[0]
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
         ({"l2_strength": [0.0, -1.0]}, "l2_strength must be finite and >= 0"),
-        ({"p_drop": 1.0}, r"p_drop must be in \[0, 1\), got 1.0"),
-        ({"smoothing": -0.1}, r"smoothing must be in \[0, 1\)"),
+        ({"p_drop": 1.0}, r"p_drop must be finite and \[0, 1\), got 1.0"),
+        ({"smoothing": -0.1}, r"smoothing must be finite and \[0, 1\)"),
         ({"l2_strength": []}, "l2_strength has no values"),
         ({"momentum": 0.9}, "unknown ensemble setting"),
-        ({"augment": 0.5}, "augment must be 0 or 1"),
-        ({"dropout_per_batch": [0, 2]}, "dropout_per_batch must be 0 or 1.*got 2"),
-        ({"decoupled": 1, "proximal": 1}, "both decoupled=1 and proximal=1"),
+        ({"augment": 0.5}, "augment must be True or False"),
+        ({"dropout_per_batch": [0, 2]}, "dropout_per_batch must be True or False.*2"),
+        ({"decoupled": True, "proximal": True}, "both decoupled and proximal"),
     ],
 )
 def test_bad_ensemble_settings_raise(kwargs, match):
@@ -233,7 +248,7 @@ def test_coupled_decoupled_and_proximal_members_share_a_program(data):
             )
     assert not np.allclose(both.params["W1"][0, 0], both.params["W1"][0, 1])
     proximal = TrainSpec(MODEL, optim.OptimizerSpec("sgd", penalty="proximal"), 6, 8)
-    with pytest.raises(ValueError, match="decoupled=1 need OptimizerSpec"):
+    with pytest.raises(ValueError, match="decoupled=True need OptimizerSpec"):
         fit(data, ens, spec=proximal)
 
 
@@ -356,3 +371,12 @@ def test_wide_ensemble_runs_in_groups_and_matches_members_alone(data):
             np.testing.assert_allclose(
                 wide.params[k][0, c], alone.params[k][0, 0], 1e-5, 1e-5
             )
+
+
+def test_max_norm_members_keep_every_units_incoming_weights_capped(data):
+    ens = Ensemble.grid(seeds=(0, 1), learning_rate=0.3, max_norm=[0.0, 0.5])
+    r = fit(data, ens)
+    for k in ("W1", "W2", "W3"):
+        norms = np.linalg.norm(r.params[k], axis=-2)  # (S, C, fan_out)
+        assert norms[:, 1].max() <= 0.5 * (1 + 1e-5)
+        assert norms[:, 0].max() > 0.5  # the unconstrained twin is not capped

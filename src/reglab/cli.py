@@ -248,6 +248,13 @@ def list_experiments(args: argparse.Namespace) -> int:
         )
         where = "" if name in experiments.POST else " (beyond the post: --all)"
         print(f"{name}{where}: {fields}")
+    from reglab.settings import describe
+
+    print("\nper-member settings (reglab.settings; one value per ensemble member):")
+    rows = describe()
+    width = max(len(r[0]) for r in rows)
+    for name, default, allowed, meaning in rows:
+        print(f"  {name:<{width}}  {default:<8}  {allowed:<13}  {meaning}")
     return 0
 
 

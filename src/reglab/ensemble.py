@@ -13,33 +13,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reglab.optim import check_hyper_values
-
-# The values that may differ between members, with their defaults.
-DEFAULTS: dict[str, float] = {
-    "learning_rate": np.nan,  # required: no sensible default
-    "alpha": 0.0,  # 0 gives a constant learning rate
-    "tau": 1.0,
-    "l2_strength": 0.0,
-    "l1_strength": 0.0,
-    "p_drop": 0.0,
-    "smoothing": 0.0,
-    "augment": 0.0,  # 1.0 turns the trainer's augment_fn on for that member
-    # 1.0 gives the member the post's dropout (one mask per batch) in a program whose
-    # MLPSpec.dropout_mode is "per_example"; both kinds then train in one program
-    "dropout_per_batch": 0.0,
-    # 1.0 makes the member's L2/L1 decay decoupled (AdamW), or its L1 proximal
-    # (soft-thresholding, with decoupled L2), in a program whose OptimizerSpec.penalty
-    # is "coupled"; the kinds then train in one program
-    "decoupled": 0.0,
-    "proximal": 0.0,
-}
-_OPTIMIZER_KEYS = ("learning_rate", "alpha", "tau", "l2_strength", "l1_strength")
+from reglab.settings import BY_NAME, SETTINGS, Member, closest_hint
 
 
 @dataclass(frozen=True)
 class Ensemble:
-    """Seeds (rows) x configurations (columns); each value is a (configs,) array."""
+    """Seeds (rows) x configurations (columns); each value is a (configs,) array.
+
+    values: per-member settings of ``reglab.settings`` (a scalar is shared by every
+    config); the rest take the table's defaults. Flags are bool arrays.
+    """
 
     seeds: tuple[int, ...]
     values: Mapping[str, np.ndarray] = field(default_factory=dict)
@@ -51,12 +34,10 @@ class Ensemble:
             raise ValueError("seeds must hold at least one seed, got () — e.g. (0,)")
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds must be distinct, got {seeds}")
-        unknown = set(self.values) - set(DEFAULTS)
+        unknown = set(self.values) - set(BY_NAME)
         if unknown:
-            raise ValueError(
-                f"unknown ensemble setting(s) {sorted(unknown)}; allowed: "
-                f"{sorted(DEFAULTS)}"
-            )
+            hint = closest_hint(unknown)
+            raise ValueError(f"unknown ensemble setting(s) {sorted(unknown)}; {hint}")
         lengths = {len(v) for v in self.values.values() if np.ndim(v) > 0}
         if len(lengths) > 1:
             raise ValueError(
@@ -66,30 +47,19 @@ class Ensemble:
         n = lengths.pop() if lengths else 1
         if n == 0:
             raise ValueError("an ensemble setting has no values — give at least one")
-        full = {
-            k: np.broadcast_to(np.asarray(self.values.get(k, d), np.float32), (n,))
-            for k, d in DEFAULTS.items()
-        }
+        full = {}
+        for setting in SETTINGS:
+            if setting.name in self.values:
+                value = setting.check(self.values[setting.name])
+            elif setting.default is None:
+                raise ValueError(f"{setting.name} is required — {setting.fix}")
+            else:
+                value = setting.check(setting.default)
+            full[setting.name] = np.broadcast_to(value, (n,))
         object.__setattr__(self, "values", full)
-        if np.isnan(full["learning_rate"]).any():
-            raise ValueError("learning_rate is required, e.g. learning_rate=0.15")
-        check_hyper_values(**{k: full[k] for k in _OPTIMIZER_KEYS})
-        for name in ("p_drop", "smoothing"):
-            v = full[name]
-            if not ((v >= 0) & (v < 1)).all():
-                bad = float(v[~((v >= 0) & (v < 1))][0])
-                raise ValueError(
-                    f"{name} must be in [0, 1), got {bad} — use 0.0 to turn it off"
-                )
-        for name in ("augment", "dropout_per_batch", "decoupled", "proximal"):
-            if not np.isin(full[name], (0.0, 1.0)).all():
-                bad = float(full[name][~np.isin(full[name], (0.0, 1.0))][0])
-                raise ValueError(
-                    f"{name} must be 0 or 1 (off/on) for every member, got {bad}"
-                )
-        if ((full["decoupled"] > 0) & (full["proximal"] > 0)).any():
+        if (full["decoupled"] & full["proximal"]).any():
             raise ValueError(
-                "a member cannot be both decoupled=1 and proximal=1 — pick one kind"
+                "a member cannot be both decoupled and proximal — pick one kind"
             )
 
     @classmethod
@@ -105,7 +75,7 @@ class Ensemble:
             raise TypeError(f"seeds must be a sequence of ints, got {seeds}")
         axes = {}
         for k, v in settings.items():
-            values = list(np.atleast_1d(np.asarray(v, np.float64)))
+            values = list(np.atleast_1d(np.asarray(v)))
             if not values:
                 raise ValueError(
                     f"{k} has no values; give at least one (a scalar is fine)"
@@ -130,16 +100,23 @@ class Ensemble:
         """(n_seeds, n_configs): the leading axes of every per-member array."""
         return self.n_seeds, self.n_configs
 
-    def config(self, c: int) -> dict[str, float]:
-        """Return column c's settings as plain floats."""
-        return {k: float(v[c]) for k, v in self.values.items()}
+    def config(self, c: int) -> dict[str, float | bool]:
+        """Return column c's settings as plain floats and bools."""
+        return {k: v[c].item() for k, v in self.values.items()}
+
+    def members(self) -> Member:
+        """Return the (configs,) arrays as the program's typed inputs."""
+        return Member(**self.values)
 
     def describe(self, s: int, c: int) -> str:
         """Return a one-line description of member (s, c) for reports and errors."""
         varying = {
-            k: float(v[c])
+            k: v[c].item()
             for k, v in self.values.items()
             if self.n_configs > 1 and len(np.unique(v)) > 1
         }
-        fixed = ", ".join(f"{k}={v:g}" for k, v in varying.items())
+        fixed = ", ".join(
+            f"{k}={v}" if isinstance(v, bool) else f"{k}={v:g}"
+            for k, v in varying.items()
+        )
         return f"seed={self.seeds[s]}" + (f", {fixed}" if fixed else "")

@@ -8,6 +8,7 @@ here, as one small transformation named for what it does:
     decoupled_l2      AdamW:        theta <- theta - s_t * l2_strength * theta
     decoupled_l1      its L1 twin:  theta <- theta - s_t * l1_strength * sign(theta)
     proximal_l1       soft-threshold theta after each step by s_t * l1_strength
+    max_norm          project each unit's incoming weights onto |w| <= max_norm
 
 The coupled gradients follow the post's optimizer code: L2 adds ``lambda * theta``, not
 the ``2 * lambda * theta`` that differentiating ``lambda |theta|^2`` would give, so a
@@ -20,10 +21,11 @@ Which parameters are penalized is a mask built from parameter names (``W*`` weig
 
 Adam is ``scale_by_adam`` here, not optax's: in float32, optax's steps run ~6e-6 short.
 
-A coupled chain can also hold decoupled and proximal members: with ``Hyper.decoupled``
-or ``Hyper.proximal`` set (1 for such members, 0 for the others), each member's
-strengths go to its own kind of transformation, so Adam + L2 and AdamW (or
-subgradient and proximal L1) train in one program.
+The per-member values arrive as one ``reglab.settings.Member`` (traced in the program).
+A coupled chain can also hold decoupled and proximal members: with "decoupled" or
+"proximal" in ``mixed`` (the flags set for some members), each member's strengths go to
+its own kind of transformation, so Adam + L2 and AdamW (or subgradient and proximal L1)
+train in one program.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
+
+from reglab.settings import Member
 
 Array = jax.Array
 Schedule = Callable[[Array], Array]
@@ -250,21 +253,6 @@ class OptimizerSpec:
             raise ValueError(f"eps must be > 0, got {self.eps} — e.g. 1e-8")
 
 
-class Hyper(NamedTuple):
-    """Optimizer values that may differ between ensemble members (traced scalars)."""
-
-    learning_rate: Array | float
-    alpha: Array | float
-    tau: Array | float
-    l2_strength: Array | float = 0.0
-    l1_strength: Array | float = 0.0
-    # None: every member follows spec.penalty. With a coupled spec, 1 makes a member's
-    # penalty decoupled (AdamW beside Adam + L2 in one program) or proximal (decoupled
-    # L2, soft-thresholded L1) instead; 0 keeps it coupled.
-    decoupled: Array | float | None = None
-    proximal: Array | float | None = None
-
-
 def penalty_mask(params: Mapping[str, Array], penalize_biases: bool) -> dict[str, bool]:
     """Return {name: penalized?}; names must start with W (weights) or b (biases)."""
     mask = {}
@@ -281,29 +269,60 @@ def penalty_mask(params: Mapping[str, Array], penalize_biases: bool) -> dict[str
     return mask
 
 
+def max_norm(limit: Array | float) -> optax.GradientTransformation:
+    """Return the max-norm constraint: each unit's incoming weights |w| <= limit.
+
+    Applied after the step to every weight matrix W (fan_in, fan_out): column j, the
+    weights into unit j, is scaled back onto the ball of radius limit when outside it
+    (Srebro & Shraibman 2005; Srivastava et al. 2014 pair it with dropout). 0 is off.
+    """
+
+    def update_fn(updates, state, params):
+        def project(u, p):
+            W = p + u  # the weights after the step
+            norm = jnp.sqrt((W * W).sum(axis=0, keepdims=True))  # (1, fan_out)
+            over = (limit > 0) & (norm > limit)
+            scale = limit / jnp.where(over, norm, 1.0)
+            # the update that lands on the projection; units inside keep theirs exactly
+            return jnp.where(over, W * scale - p, u)
+
+        return {
+            k: project(u, params[k]) if k.startswith("W") else u
+            for k, u in updates.items()
+        }, state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+
+
 def build_optimizer(
-    spec: OptimizerSpec, hyper: Hyper, mask: Mapping[str, bool]
+    spec: OptimizerSpec,
+    member: Member,
+    mask: Mapping[str, bool],
+    mixed: tuple[str, ...] = (),
 ) -> optax.GradientTransformation:
-    """Return the optax chain for spec with the (possibly traced) values in hyper."""
-    schedule = power_law_schedule(hyper.learning_rate, hyper.alpha, hyper.tau)
+    """Return the optax chain for spec with member's (possibly traced) settings.
+
+    mixed: the per-member penalty kinds ("decoupled", "proximal") that some members
+    of a coupled chain use; their flags in member pick each member's kind.
+    """
+    schedule = power_law_schedule(member.learning_rate, member.alpha, member.tau)
 
     def step_size(count: Array) -> Array:
-        return _decay_step(schedule, count, spec.decay_scaling, hyper.learning_rate)
+        return _decay_step(schedule, count, spec.decay_scaling, member.learning_rate)
 
-    flags = {"decoupled": hyper.decoupled, "proximal": hyper.proximal}
-    used = {k: v for k, v in flags.items() if v is not None}
-    if used and spec.penalty != "coupled":
+    if mixed and spec.penalty != "coupled":
         raise ValueError(
-            f"per-member {' and '.join(used)} penalties need penalty='coupled', got"
+            f"per-member {' and '.join(mixed)} penalties need penalty='coupled', got"
             f" {spec.penalty!r} — use penalty='coupled' and set them per member"
         )
-    decoupled, proximal = (used.get(k, 0.0) for k in ("decoupled", "proximal"))
+    flag = {k: jnp.asarray(getattr(member, k), jnp.float32) for k in mixed}
+    decoupled, proximal = flag.get("decoupled", 0.0), flag.get("proximal", 0.0)
     coupled_share = 1.0 - decoupled - proximal  # 1 or 0 per member
     parts = []
     if spec.penalty == "coupled":
         parts += [
-            add_l2_gradient(hyper.l2_strength * coupled_share, mask),
-            add_l1_gradient(hyper.l1_strength * coupled_share, mask),
+            add_l2_gradient(member.l2_strength * coupled_share, mask),
+            add_l1_gradient(member.l1_strength * coupled_share, mask),
         ]
     if spec.name == "adam":
         parts.append(scale_by_adam(spec.beta1, spec.beta2, spec.eps))
@@ -311,38 +330,20 @@ def build_optimizer(
     parts.append(optax.scale_by_schedule(lambda count: -schedule(count)))
     if spec.penalty == "decoupled":
         parts += [
-            decoupled_l2(hyper.l2_strength, step_size, mask),
-            decoupled_l1(hyper.l1_strength, step_size, mask),
+            decoupled_l2(member.l2_strength, step_size, mask),
+            decoupled_l1(member.l1_strength, step_size, mask),
         ]
-    elif used:  # in the order of the decoupled and proximal chains
+    elif mixed:  # in the order of the decoupled and proximal chains
         l2_share = decoupled + proximal
-        parts.append(decoupled_l2(hyper.l2_strength * l2_share, step_size, mask))
-        if "decoupled" in used:
-            parts.append(decoupled_l1(hyper.l1_strength * decoupled, step_size, mask))
-        if "proximal" in used:
-            parts.append(proximal_l1(hyper.l1_strength * proximal, step_size, mask))
+        parts.append(decoupled_l2(member.l2_strength * l2_share, step_size, mask))
+        if "decoupled" in mixed:
+            parts.append(decoupled_l1(member.l1_strength * decoupled, step_size, mask))
+        if "proximal" in mixed:
+            parts.append(proximal_l1(member.l1_strength * proximal, step_size, mask))
     elif spec.penalty == "proximal":
         parts += [
-            decoupled_l2(hyper.l2_strength, step_size, mask),
-            proximal_l1(hyper.l1_strength, step_size, mask),
+            decoupled_l2(member.l2_strength, step_size, mask),
+            proximal_l1(member.l1_strength, step_size, mask),
         ]
+    parts.append(max_norm(member.max_norm))  # last: the constraint holds after a step
     return optax.chain(*parts)
-
-
-def check_hyper_values(**values: np.ndarray | float) -> None:
-    """Raise ValueError for a negative strength or a non-positive schedule value."""
-    rules = {
-        "learning_rate": (lambda v: v > 0, "> 0", "e.g. 0.15 as in the post"),
-        "tau": (lambda v: v > 0, "> 0", "e.g. 5e4 as in the post"),
-        "alpha": (lambda v: v >= 0, ">= 0", "use 0 for a constant learning rate"),
-        "l2_strength": (lambda v: v >= 0, ">= 0", "use 0.0 to turn L2 off"),
-        "l1_strength": (lambda v: v >= 0, ">= 0", "use 0.0 to turn L1 off"),
-    }
-    for name, value in values.items():
-        ok, allowed, fix = rules[name]
-        arr = np.asarray(value, dtype=np.float64)
-        bad = arr[~(np.isfinite(arr) & ok(arr))]
-        if bad.size:
-            raise ValueError(
-                f"{name} must be finite and {allowed}, got {float(bad.flat[0])} — {fix}"
-            )

@@ -21,7 +21,6 @@ chunks from the host and turns the state into a TrainResult.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -29,7 +28,8 @@ import jax.numpy as jnp
 import optax
 
 from reglab import nn
-from reglab.optim import Hyper, build_optimizer
+from reglab.optim import build_optimizer
+from reglab.settings import Member
 from reglab.specs import AugmentFn, EarlyStopping, TrainSpec
 
 Array = jax.Array
@@ -60,14 +60,6 @@ def member_keys(seed: int) -> Keys:
     return Keys(*jax.random.split(jax.random.PRNGKey(seed), 4))
 
 
-def _hyper(h: Mapping[str, Array], mixed: tuple[str, ...]) -> Hyper:
-    flags = {k: h[k] if k in mixed else None for k in ("decoupled", "proximal")}
-    return Hyper(
-        h["learning_rate"], h["alpha"], h["tau"], h["l2_strength"], h["l1_strength"],
-        **flags,
-    )  # fmt: skip
-
-
 def _evaluate(params, spec: nn.MLPSpec, eval_sets) -> Array:
     """Return (sets, 2): mean NLL and accuracy of each eval set."""
     rows = []
@@ -91,15 +83,15 @@ def build_program(
     """Return (init_fn, chunk_fn) for one group: state leaves are (S, Cg, ...).
 
     mixed: the per-member penalty kinds ("decoupled", "proximal") some members use in
-    a coupled chain (optim.Hyper).
+    a coupled chain (optim.build_optimizer).
     """
     model, B = spec.model, spec.batch_size
     K = model.n_classes
 
-    def init_member(hyper, keys, shapes):
+    def init_member(hyper: Member, keys, shapes):
         n_records, snap_shapes = shapes
         params = nn.init_mlp(keys.init, model)
-        opt = build_optimizer(spec.optimizer, _hyper(hyper, mixed), mask)
+        opt = build_optimizer(spec.optimizer, hyper, mask, mixed)
         false, zero = jnp.zeros((), bool), jnp.zeros((), jnp.int32)
         return State(
             params=params,
@@ -115,23 +107,23 @@ def build_program(
             snaps={k: jnp.zeros(s, jnp.float32) for k, s in snap_shapes},
         )
 
-    def step_member(params, opt_state, hyper, keys, x, y, idx, w, t):
+    def step_member(params, opt_state, hyper: Member, keys, x, y, idx, w, t):
         """One minibatch update of one member; returns its running-metric sums."""
-        opt = build_optimizer(spec.optimizer, _hyper(hyper, mixed), mask)
+        opt = build_optimizer(spec.optimizer, hyper, mask, mixed)
         xb, yb = x[idx], y[idx]  # (B, D), (B,): shared by the seed's members
         if augment_fn is not None:
             shifted = augment_fn(jax.random.fold_in(keys.augment, t), xb)
-            xb = jnp.where(hyper["augment"] > 0, shifted, xb)
+            xb = jnp.where(hyper.augment, shifted, xb)
         masks = None
         if model.dropout_layers:
-            masks = nn.dropout_masks(keys.dropout, model, B, hyper["p_drop"], t)
+            masks = nn.dropout_masks(keys.dropout, model, B, hyper.p_drop, t)
             if model.dropout_mode == "per_example":
                 # row 0 of a per-example draw is exactly the per-batch draw (the hash
                 # is indexed by flat position), so such members get the post's masks
-                per_batch = hyper["dropout_per_batch"] > 0
+                per_batch = hyper.dropout_per_batch
                 masks = {l: jnp.where(per_batch, m[:1], m) for l, m in masks.items()}
         logits, cache = nn.mlp_forward(params, xb, model, masks)
-        targets = nn.smooth_labels(yb, K, hyper["smoothing"], spec.smoothing_convention)
+        targets = nn.smooth_labels(yb, K, hyper.smoothing, spec.smoothing_convention)
         loss, delta = nn.LOSSES[spec.loss](logits, targets, w)
         grads = nn.mlp_backward(params, cache, delta, model)
         updates, opt_state = opt.update(grads, opt_state, params)

@@ -50,6 +50,7 @@ class TrainResult:
     snapshots: dict[str, np.ndarray]  # name -> (S, C, n_snapshots, ...)
     snapshot_epochs: np.ndarray
     diverged: np.ndarray  # (S, C) bool: produced NaN/inf and stopped
+    exploded: np.ndarray  # (S, C) bool: finite, but its loss grew far past its start
     stopped_epoch: np.ndarray  # (S, C): the last epoch each member trained
     best_epoch: np.ndarray  # (S, C): epoch of the lowest monitored loss (or -1)
     failures: list[str]
@@ -153,8 +154,18 @@ def train(
             f" have {names} — add it to eval_sets (a validation split)"
         )
     monitor = names.index(early_stopping.monitor) if early_stopping else 0
-    if augment_fn is None and (ensemble.values["augment"] > 0).any():
-        raise ValueError("some members have augment=1 but augment_fn is None")
+    values = ensemble.values
+    if augment_fn is None and values["augment"].any():
+        raise ValueError(
+            "some members have augment=True but augment_fn is None — pass"
+            " augment_fn (e.g. reglab.data.post_shift) or set augment=False"
+        )
+    if not model.dropout_layers and (values["p_drop"] > 0).any():
+        bad = float(values["p_drop"][values["p_drop"] > 0][0])
+        raise ValueError(
+            f"p_drop={bad:g} needs dropout layers, but the MLPSpec has none — pass"
+            " MLPSpec(..., dropout_layers=(1, 2)) (hidden layers to drop), or p_drop=0"
+        )
     unknown = set(snapshot_params) - {
         f"{p}{l}" for l in range(1, model.depth + 1) for p in "Wb"
     }
@@ -175,12 +186,10 @@ def train(
     # Shapes only: eval_shape traces init_mlp without running or compiling it.
     probe = jax.eval_shape(partial(nn.init_mlp, spec=model), jax.random.PRNGKey(0))
     mask = penalty_mask(probe, spec.optimizer.penalize_biases)
-    mixed = tuple(
-        k for k in ("decoupled", "proximal") if (ensemble.values[k] > 0).any()
-    )
+    mixed = tuple(k for k in ("decoupled", "proximal") if values[k].any())
     if mixed and spec.optimizer.penalty != "coupled":
         raise ValueError(
-            f"members with {mixed[0]}=1 need OptimizerSpec(penalty='coupled'), got"
+            f"members with {mixed[0]}=True need OptimizerSpec(penalty='coupled'), got"
             f" {spec.optimizer.penalty!r} — 'coupled' with {mixed[0]} per member mixes"
             " the kinds; without the setting every member follows the spec"
         )
@@ -193,10 +202,9 @@ def train(
     d = placement.devices_used(G, n_params, len(devs))
     devs = devs[:d]
     G = d * -(-G // d)  # pad with whole groups so each device gets the same count
-    hyper = {
-        k: placement.to_groups(jnp.asarray(v), G, Cg)  # (G, Cg)
-        for k, v in ensemble.values.items()
-    }
+    hyper = jax.tree.map(  # a Member of (G, Cg) arrays
+        lambda v: placement.to_groups(jnp.asarray(v), G, Cg), ensemble.members()
+    )
 
     snap_shapes = {n: (len(snaps_at),) + probe[n].shape for n in snapshot_params}
     shapes = ((len(records), len(sets), 2), tuple(snap_shapes.items()))
@@ -259,6 +267,14 @@ def train(
             for k, p in state.params.items()
         }
     metrics = state.metrics  # (S, C, R, sets, 2)
+    exploded = _exploded(state.running[..., 0], model.n_classes)  # (S, C)
+    for s, cfg in zip(*np.nonzero(exploded & ~state.diverged), strict=True):
+        peak = np.nanmax(state.running[s, cfg, :, 0])
+        failures.append(
+            f"member ({ensemble.describe(s, cfg)}) exploded: its training loss reached"
+            f" {peak:.3g}, over {EXPLODED:g}x the {math.log(model.n_classes):.3g} of a"
+            " uniform guess, while staying finite — lower its learning_rate"
+        )
     return TrainResult(
         params=dict(chosen),
         opt_state=state.opt_state,
@@ -271,12 +287,26 @@ def train(
         snapshots={k: np.asarray(v) for k, v in state.snaps.items()},
         snapshot_epochs=snaps_at,
         diverged=np.asarray(state.diverged),
+        exploded=exploded,
         stopped_epoch=np.asarray(state.last_epoch),
         best_epoch=np.asarray(state.best_epoch),
         failures=failures,
         compile_seconds=compile_s,
         run_seconds=run_s,
     )
+
+
+# A training loss this many times log(K), the cross-entropy of a uniform guess (where
+# a fresh network starts), is an explosion: training never goes near it, while a
+# too-large learning rate can reach it within the first epoch and stay finite.
+EXPLODED = 1e3
+
+
+def _exploded(running_loss: np.ndarray, n_classes: int) -> np.ndarray:
+    """Return (S, C): members whose running loss grew far past where it started."""
+    with np.errstate(invalid="ignore"):
+        grew = running_loss > EXPLODED * math.log(n_classes)  # NaN compares False
+    return grew.any(axis=-1)
 
 
 def _devices(devices) -> list:
