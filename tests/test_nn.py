@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from reglab import nn
+from reglab.data.targets import SMOOTHING_CONVENTIONS, smooth_labels
 
 RTOL, ATOL = 1e-5, 1e-6  # float32 tolerance for gradients of O(1) quantities
 
@@ -61,7 +62,7 @@ def test_mlp_backward_matches_jax_grad_with_fixed_masks(
     }
     x = jax.random.normal(getkey(), (9, 5))
     labels = jax.random.randint(getkey(), (9,), 0, 3)
-    targets = nn.smooth_labels(labels, 3, 0.1)
+    targets = smooth_labels(labels, 3, 0.1)
     masks = nn.dropout_masks(getkey(), spec, 9, 0.4)
 
     def loss(p):
@@ -132,9 +133,9 @@ def test_mc_dropout_moments_and_instantiations_differ(getkey):
     close(mc.probs.sum(-1), np.ones((5, 10)))
 
 
-@pytest.mark.parametrize("convention", nn.SMOOTHING_CONVENTIONS)
+@pytest.mark.parametrize("convention", SMOOTHING_CONVENTIONS)
 def test_smooth_labels_sum_to_one_and_match_formula(convention):
-    t = np.asarray(nn.smooth_labels(jnp.array([2, 0]), 4, 0.2, convention))
+    t = np.asarray(smooth_labels(jnp.array([2, 0]), 4, 0.2, convention))
     close(t.sum(-1), [1.0, 1.0])
     if convention == "post":
         close(t[0], [0.2 / 3, 0.2 / 3, 0.8, 0.2 / 3])
@@ -157,14 +158,14 @@ def cross_entropy_oracle(z, t, w):  # jax.nn.log_softmax, differentiated by jax.
     return loss(z), jax.grad(loss)(z)
 
 
-@pytest.mark.parametrize("convention", nn.SMOOTHING_CONVENTIONS)
+@pytest.mark.parametrize("convention", SMOOTHING_CONVENTIONS)
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 def test_cross_entropy_delta_matches_jax_grad_of_log_softmax(
     smoothing, convention, getkey
 ):
     z = jax.random.normal(getkey(), (9, 5)) * 3  # p far from 0 and 1
     labels = jax.random.randint(getkey(), (9,), 0, 5)
-    t = nn.smooth_labels(labels, 5, smoothing, convention)
+    t = smooth_labels(labels, 5, smoothing, convention)
     w = jnp.array([1, 1, 1, 1, 1, 1, 1, 0, 1], jnp.float32)
     loss, delta = nn.softmax_cross_entropy(z, t, w)
     expected_loss, expected_delta = cross_entropy_oracle(z, t, w)
@@ -188,7 +189,7 @@ def saturated_logits():
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 def test_cross_entropy_delta_matches_float64_when_p_rounds_to_one(smoothing):
     z, labels = saturated_logits()
-    t = nn.smooth_labels(labels, 4, smoothing)
+    t = smooth_labels(labels, 4, smoothing)
     loss, delta = nn.softmax_cross_entropy(z, t)
     z64, t64 = np.asarray(z, np.float64), np.asarray(t, np.float64)
     p64 = np.exp(z64 - z64.max(-1, keepdims=True))
@@ -221,7 +222,7 @@ def test_log_softmax_keeps_the_tiny_loss_of_a_fitted_example():
 
 def test_weighted_losses_ignore_padding_and_match_jax_grad(getkey):
     z = jax.random.normal(getkey(), (6, 3))
-    t = nn.smooth_labels(jax.random.randint(getkey(), (6,), 0, 3), 3, 0.1)
+    t = smooth_labels(jax.random.randint(getkey(), (6,), 0, 3), 3, 0.1)
     w = jnp.array([1, 1, 1, 1, 0, 0], jnp.float32)
     for loss_fn in nn.LOSSES.values():
         loss, delta = loss_fn(z, t, w)

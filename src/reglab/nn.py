@@ -31,7 +31,6 @@ Params = dict[str, Array]
 ACTIVATIONS = ("tanh", "relu", "identity")
 INITS = ("glorot_normal", "glorot_uniform", "lecun_normal", "he_normal")
 DROPOUT_MODES = ("per_example", "per_batch")
-SMOOTHING_CONVENTIONS = ("post", "uniform")
 
 
 # --- Linear ------------------------------------------------------------------------
@@ -342,29 +341,6 @@ def mc_dropout_predict(
 
 
 # --- Losses: (loss, dL/doutput), averaged over the weighted examples ----------------
-
-
-def smooth_labels(
-    labels: Array, n_classes: int, smoothing: Array | float, convention: str = "post"
-) -> Array:
-    """Return label-smoothed one-hot targets (batch, classes).
-
-    "post": 1 - eps on the true class and eps / (K - 1) on each other class.
-    "uniform": (1 - eps) one_hot + eps / K, as PyTorch and Keras define it.
-    """
-    one_hot = jax.nn.one_hot(labels, n_classes, dtype=jnp.float32)
-    if convention == "post":
-        # y'_k = (1 - eps) if k is the label else eps / (K - 1)
-        return one_hot * (1.0 - smoothing) + (1.0 - one_hot) * smoothing / (
-            n_classes - 1
-        )
-    if convention == "uniform":
-        # y'_k = (1 - eps) y_k + eps / K
-        return one_hot * (1.0 - smoothing) + smoothing / n_classes
-    raise ValueError(
-        f"smoothing convention must be one of {SMOOTHING_CONVENTIONS},"
-        f" got {convention!r}"
-    )
 
 
 def _weights(n: int, weight: Array | None) -> tuple[Array, Array]:

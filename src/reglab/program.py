@@ -28,6 +28,9 @@ import jax.numpy as jnp
 import optax
 
 from reglab import nn
+from reglab.data import batch
+from reglab.data.augment import augmentation
+from reglab.data.targets import label_smoothing
 from reglab.optim import build_optimizer
 from reglab.settings import Member
 from reglab.specs import AugmentFn, EarlyStopping, TrainSpec
@@ -87,6 +90,8 @@ def build_program(
     """
     model, B = spec.model, spec.batch_size
     K = model.n_classes
+    hooks = [] if augment_fn is None else [augmentation(augment_fn)]
+    on_batch = batch.compose(*hooks, label_smoothing(spec.smoothing_convention))
 
     def init_member(hyper: Member, keys, shapes):
         n_records, snap_shapes = shapes
@@ -111,9 +116,9 @@ def build_program(
         """One minibatch update of one member; returns its running-metric sums."""
         opt = build_optimizer(spec.optimizer, hyper, mask, mixed)
         xb, yb = x[idx], y[idx]  # (B, D), (B,): shared by the seed's members
-        if augment_fn is not None:
-            shifted = augment_fn(jax.random.fold_in(keys.augment, t), xb)
-            xb = jnp.where(hyper.augment, shifted, xb)
+        targets = jax.nn.one_hot(yb, K, dtype=jnp.float32)  # (B, K)
+        # the data-side regularizers: augmentation, label smoothing (reglab.data.batch)
+        xb, targets = on_batch(jax.random.fold_in(keys.augment, t), xb, targets, hyper)
         masks = None
         if model.dropout_layers:
             masks = nn.dropout_masks(keys.dropout, model, B, hyper.p_drop, t)
@@ -123,7 +128,6 @@ def build_program(
                 per_batch = hyper.dropout_per_batch
                 masks = {l: jnp.where(per_batch, m[:1], m) for l, m in masks.items()}
         logits, cache = nn.mlp_forward(params, xb, model, masks)
-        targets = nn.smooth_labels(yb, K, hyper.smoothing, spec.smoothing_convention)
         loss, delta = nn.LOSSES[spec.loss](logits, targets, w)
         grads = nn.mlp_backward(params, cache, delta, model)
         updates, opt_state = opt.update(grads, opt_state, params)

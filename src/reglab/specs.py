@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import jax
 
 from reglab import nn
+from reglab.data.targets import SMOOTHING_CONVENTIONS
 from reglab.optim import OptimizerSpec
 
 Array = jax.Array
@@ -43,9 +44,9 @@ class TrainSpec:
             )
         if self.loss not in LOSS_NAMES:
             raise ValueError(f"loss must be one of {LOSS_NAMES}, got {self.loss!r}")
-        if self.smoothing_convention not in nn.SMOOTHING_CONVENTIONS:
+        if self.smoothing_convention not in SMOOTHING_CONVENTIONS:
             raise ValueError(
-                f"smoothing_convention must be one of {nn.SMOOTHING_CONVENTIONS},"
+                f"smoothing_convention must be one of {SMOOTHING_CONVENTIONS},"
                 f" got {self.smoothing_convention!r}"
             )
         if self.chunk_epochs < 0:

@@ -8,7 +8,8 @@ onto the other, inventing ink the digit never had.
 
 - post_shift: the post's scheme, one random (dx, dy) for the whole batch, or none.
 - random_shift, rotate, rescale: independent draws per image.
-- compose chains transforms; gated adds a traced on/off switch per ensemble member.
+- compose chains transforms; gated adds a traced on/off switch per ensemble member;
+  augmentation makes any of them the trainer's batch hook (``reglab.data.batch``).
 """
 
 from __future__ import annotations
@@ -171,3 +172,14 @@ def gated(fn: Augment) -> Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
         return jnp.where(enabled, fn(key, x), x)
 
     return maybe
+
+
+def augmentation(fn: Augment) -> Callable:
+    """Return the batch hook applying fn to the inputs of members with augment on."""
+    maybe = gated(fn)
+
+    def hook(key: jax.Array, inputs: jax.Array, targets: jax.Array, settings):
+        # the key as it comes: the first data-side hook, its draws are the reference
+        return maybe(key, inputs, settings.augment), targets
+
+    return hook
