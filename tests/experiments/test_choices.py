@@ -22,6 +22,7 @@ TINY = ch.Config(
     batch_size=16,
     l2_strengths=(0.0, 0.01),
     moderate=0.01,
+    threads_up_to=0.01,
     inits=("glorot_normal",),
     noises=(0.2,),
     dropout_n_train=40,
@@ -116,7 +117,7 @@ def test_figures_render_every_variant(result):
 
 def test_claims_are_decided_over_seeds_for_every_variant(result):
     out = ch.claims(result)
-    assert len(out) == 3 * len(VARIANTS) + 4
+    assert len(out) == 4 * len(VARIANTS) + 4
     names = {c.name for c in out}
     assert "glorot_normal_moderate_l2_beats_zero" in names
     assert "per_example_dropout_boundary_smoother" in names
@@ -152,6 +153,7 @@ def test_quick_cuts_epochs_and_keeps_shapes():
         ({"l2_strengths": (0.01, 0.02)}, r"include 0\.0 .* got \(0\.01, 0\.02\)"),
         ({"moderate": 0.003}, r"moderate=0\.003 must be a nonzero strength"),
         ({"moderate": 0.0}, "pick one, e.g. 0.0025"),
+        ({"threads_up_to": 0.001}, r"threads_up_to=0\.001 must be a strength"),
         ({"inits": ("lecun_normal",)}, "other than the reference 'lecun_normal'"),
         ({"inits": ("orthogonal",)}, r"got 'orthogonal' — e\.g\."),
         ({"noises": (0.0,)}, r"noise must be in \(0, 1\], got 0\.0"),
