@@ -380,3 +380,19 @@ def test_max_norm_members_keep_every_units_incoming_weights_capped(data):
         norms = np.linalg.norm(r.params[k], axis=-2)  # (S, C, fan_out)
         assert norms[:, 1].max() <= 0.5 * (1 + 1e-5)
         assert norms[:, 0].max() > 0.5  # the unconstrained twin is not capped
+
+
+def test_train_chunks_stream_the_run_that_train_returns(data):
+    from reglab.train import train_chunks
+
+    ens = Ensemble.grid(seeds=(0,), learning_rate=0.3, l2_strength=[0.0, 0.01])
+    spec = TrainSpec(MODEL, optim.OptimizerSpec("sgd"), epochs=6, batch_size=8,
+                     chunk_epochs=2)  # fmt: skip
+    chunks = list(train_chunks(spec, ens, *data))
+    assert [c.epoch for c in chunks] == [1, 3, 5, 6]  # chunks end at epoch 2k-1
+    assert [c.done for c in chunks] == [False, False, False, True]
+    whole = fit(data, ens, spec=spec)
+    last = chunks[-1].result()
+    for k in whole.params:
+        np.testing.assert_array_equal(last.params[k], whole.params[k])
+    assert not np.array_equal(chunks[0].params["W2"], chunks[-1].params["W2"])

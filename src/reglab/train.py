@@ -15,9 +15,10 @@ turns non-finite keeps its last finite parameters and stops; the others go on.
 
 from __future__ import annotations
 
+import collections
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -135,6 +136,44 @@ def train(
     for every device of JAX's default backend (on the CPU one per core, see
     ``reglab.placement``), n for the first n, or a list of devices.
     """
+    chunks = train_chunks(
+        spec, ensemble, x, y, eval_sets=eval_sets, record=record,
+        snapshot_params=snapshot_params, snapshot_epochs=snapshot_epochs,
+        early_stopping=early_stopping, augment_fn=augment_fn, progress=progress,
+        devices=devices,
+    )  # fmt: skip
+    (last,) = collections.deque(chunks, maxlen=1)  # run to the end, keep the last
+    return last.result()
+
+
+def train_chunks(
+    spec: TrainSpec,
+    ensemble: Ensemble,
+    x,
+    y,
+    *,
+    eval_sets: Mapping[str, tuple] | None = None,
+    record: int | Sequence[int] = 1,
+    snapshot_params: Sequence[str] = (),
+    snapshot_epochs: Sequence[int] = (),
+    early_stopping: EarlyStopping | None = None,
+    augment_fn: AugmentFn | None = None,
+    progress: Progress | None = None,
+    devices: int | Sequence[jax.Device] | None = None,
+) -> Iterator[Chunk]:
+    """Train the ensemble chunk by chunk, yielding a Chunk after each (see ``train``).
+
+    The next chunk is already running while the consumer looks at a Chunk, so a live
+    view (the playground) costs the training little. Inputs are checked at the first
+    ``next()``.
+
+    eval_sets: name -> (x, y), evaluated (NLL, accuracy) at the ``record`` epochs
+    (every k epochs, or an explicit list; epoch 0 and the last are always included
+    for an int). ``progress(done_epochs, total_epochs)`` is called between chunks.
+    devices: where the members train, side by side (a config is never split): None
+    for every device of JAX's default backend (on the CPU one per core, see
+    ``reglab.placement``), n for the first n, or a list of devices.
+    """
     devs = _devices(devices)
     model = spec.model
     x, y = _check_data("train", x, y, model.widths[0], model.n_classes)
@@ -233,67 +272,106 @@ def train(
 
     failures: list[str] = []
     reported = np.zeros(ensemble.shape, bool)
+
+    def finish(states, run_s: float) -> TrainResult:
+        """Return the TrainResult of the members as they are in states."""
+        state = jax.tree.map(lambda *parts: members(parts), *states)  # (S, C, ...)
+        chosen = state.params
+        if early_stopping is not None and early_stopping.restore_best:
+            # members that never improved keep their final parameters
+            had_best = state.best_epoch >= 0  # (S, C)
+            chosen = {
+                k: np.where(
+                    had_best.reshape(had_best.shape + (1,) * (p.ndim - 2)),
+                    state.best_params[k],
+                    p,
+                )  # fmt: skip
+                for k, p in state.params.items()
+            }
+        metrics = state.metrics  # (S, C, R, sets, 2)
+        exploded = _exploded(state.running[..., 0], model.n_classes)  # (S, C)
+        notes = list(failures)
+        for s, cfg in zip(*np.nonzero(exploded & ~state.diverged), strict=True):
+            peak = np.nanmax(state.running[s, cfg, :, 0])
+            notes.append(
+                f"member ({ensemble.describe(s, cfg)}) exploded: its training loss"
+                f" reached {peak:.3g}, over {EXPLODED:g}x the"
+                f" {math.log(model.n_classes):.3g} of a uniform guess, while staying"
+                " finite — lower its learning_rate"
+            )
+        return TrainResult(
+            params=dict(chosen),
+            opt_state=state.opt_state,
+            history={
+                n: {"loss": metrics[..., j, 0], "accuracy": metrics[..., j, 1]}
+                for j, n in enumerate(names)
+            },
+            running={"loss": state.running[..., 0], "accuracy": state.running[..., 1]},
+            record_epochs=records,
+            snapshots={k: np.asarray(v) for k, v in state.snaps.items()},
+            snapshot_epochs=snaps_at,
+            diverged=np.asarray(state.diverged),
+            exploded=exploded,
+            stopped_epoch=np.asarray(state.last_epoch),
+            best_epoch=np.asarray(state.best_epoch),
+            failures=notes,
+            compile_seconds=compile_s,
+            run_seconds=run_s,
+        )
+
     start = time.perf_counter()
+    for run in runs:
+        run.step(jnp.int32(0))
     for c in range(n_chunks):
-        for run in runs:
-            run.step(jnp.int32(c * L))
-        diverged = members([run.state.diverged for run in runs])
+        states = [run.state for run in runs]  # chunk c, still running
+        epoch = min((c + 1) * L - 1, E)
+        diverged = members([s.diverged for s in states])  # waits for chunk c
         for s, cfg in zip(*np.nonzero(diverged & ~reported), strict=True):
             failures.append(
                 f"member ({ensemble.describe(s, cfg)}) produced NaN/inf by epoch"
-                f" {min((c + 1) * L - 1, E)}; stopped with its last finite parameters"
+                f" {epoch}; stopped with its last finite parameters"
             )
         reported |= diverged
-        if progress is not None:
-            progress(min((c + 1) * L - 1, E), E)
-        if (diverged | members([run.state.stopped for run in runs])).all():
-            break
-    states = [run.state for run in runs]
-    jax.block_until_ready(states)
-    run_s = time.perf_counter() - start
-
-    # on the host, (S, C, ...), from here on
-    state = jax.tree.map(lambda *parts: members(parts), *states)
-    chosen = state.params
-    if early_stopping is not None and early_stopping.restore_best:
-        # members that never improved keep their final parameters
-        had_best = state.best_epoch >= 0  # (S, C)
-        chosen = {
-            k: np.where(
-                had_best.reshape(had_best.shape + (1,) * (p.ndim - 2)),
-                state.best_params[k],
-                p,
-            )  # fmt: skip
-            for k, p in state.params.items()
-        }
-    metrics = state.metrics  # (S, C, R, sets, 2)
-    exploded = _exploded(state.running[..., 0], model.n_classes)  # (S, C)
-    for s, cfg in zip(*np.nonzero(exploded & ~state.diverged), strict=True):
-        peak = np.nanmax(state.running[s, cfg, :, 0])
-        failures.append(
-            f"member ({ensemble.describe(s, cfg)}) exploded: its training loss reached"
-            f" {peak:.3g}, over {EXPLODED:g}x the {math.log(model.n_classes):.3g} of a"
-            " uniform guess, while staying finite — lower its learning_rate"
+        done = (
+            c == n_chunks - 1 or (diverged | members([s.stopped for s in states])).all()
         )
-    return TrainResult(
-        params=dict(chosen),
-        opt_state=state.opt_state,
-        history={
-            n: {"loss": metrics[..., j, 0], "accuracy": metrics[..., j, 1]}
-            for j, n in enumerate(names)
-        },
-        running={"loss": state.running[..., 0], "accuracy": state.running[..., 1]},
-        record_epochs=records,
-        snapshots={k: np.asarray(v) for k, v in state.snaps.items()},
-        snapshot_epochs=snaps_at,
-        diverged=np.asarray(state.diverged),
-        exploded=exploded,
-        stopped_epoch=np.asarray(state.last_epoch),
-        best_epoch=np.asarray(state.best_epoch),
-        failures=failures,
-        compile_seconds=compile_s,
-        run_seconds=run_s,
-    )
+        if done:
+            jax.block_until_ready(states)
+        else:  # the next chunk runs while the host reports on this one
+            for run in runs:
+                run.step(jnp.int32((c + 1) * L))
+        elapsed = time.perf_counter() - start
+        if progress is not None:
+            progress(epoch, E)
+        yield Chunk(epoch, E, done, states, members, partial(finish, run_s=elapsed))
+        if done:
+            return
+
+
+@dataclass
+class Chunk:
+    """The ensemble after a chunk of epochs; arrays come to the host on demand."""
+
+    epoch: int  # the last epoch trained
+    epochs: int  # the run's total
+    done: bool  # the last chunk (or every member stopped)
+    _states: list
+    _members: Callable
+    _finish: Callable
+
+    def leaf(self, name: str) -> np.ndarray:
+        """Return a state field (e.g. "metrics", "diverged") as (S, C, ...) numpy."""
+        return self._members([getattr(s, name) for s in self._states])
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """Return the current parameters, name -> (S, C, ...)."""
+        names = self._states[0].params
+        return {k: self._members([s.params[k] for s in self._states]) for k in names}
+
+    def result(self) -> TrainResult:
+        """Return the TrainResult as of this chunk (the final one at the end)."""
+        return self._finish(self._states)
 
 
 # A training loss this many times log(K), the cross-entropy of a uniform guess (where

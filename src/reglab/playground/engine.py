@@ -1,10 +1,9 @@
 """Training jobs for the playground: one compiled program per page shape, streamed.
 
-``reglab.train`` returns only when a run is done; the playground wants the boundary
-while it trains. ``stream`` sets up the same program as ``train`` (the same
-``reglab.program`` and ``reglab.placement`` pieces and cache keys, so the two share
-compiled programs) and yields a ``Frame`` between chunks: the seed-0 parameters'
-P(class 1) over a grid and the train/test loss curves so far. Jobs run one at a time
+``reglab.train.train_chunks`` yields the ensemble between chunks of epochs (the next
+chunk already running); ``stream`` turns some of those into ``Frame``s: the seed-0
+parameters' P(class 1) over a grid and the train/test loss curves so far. Programs
+are ``reglab.train``'s own, so the two share compiled programs. Jobs run one at a time
 on a worker thread; a job's frames carry its id, and a newer job from the same page
 cancels the older.
 
@@ -24,20 +23,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from reglab import nn, placement, program
+from reglab import nn
 from reglab.data.moons import MoonsPreset
 from reglab.ensemble import Ensemble
 from reglab.experiments.weight_decay import plane_grid, prob_class1
-from reglab.optim import OptimizerSpec, penalty_mask
+from reglab.optim import OptimizerSpec
 from reglab.playground.controls import Settings, ensemble_values
-from reglab.train import TrainSpec, log_spaced_epochs, predict
+from reglab.train import TrainSpec, log_spaced_epochs, predict, train_chunks
 
 N_TEST = 1000  # clean test draw, as weight_decay's but smaller: it is evaluated often
 GRID = 64  # the boundary's grid is GRID x GRID points
@@ -112,88 +108,43 @@ def stream(
     p: Problem, cancelled: Callable[[], bool] = lambda: False, every_s: float = 0.1
 ) -> Iterator[Frame]:
     """Train p's ensemble chunk by chunk; yield a Frame now and then, and the last."""
-    spec, ensemble, model = p.spec, p.ensemble, p.spec.model
-    x, y = jnp.asarray(p.x), jnp.asarray(p.y)
-    sets = ((x, y), (jnp.asarray(p.x_test), jnp.asarray(p.y_test)))
-    probe = jax.eval_shape(partial(nn.init_mlp, spec=model), jax.random.PRNGKey(0))
-    mask = penalty_mask(probe, spec.optimizer.penalize_biases)
-    # the per-member penalty kinds in use, as reglab.train picks them
-    mixed = tuple(k for k in MIXED if ensemble.values[k].any())
-    init_fn, chunk_fn = program.grouped(
-        *program.build_program(spec, None, None, 0, mask, mixed)
-    )
-    E, L = spec.epochs, spec.chunk
-    n_chunks = math.ceil((E + 1) / L)
+    model, E = p.spec.model, p.spec.epochs
     records = log_spaced_epochs(E, N_RECORDS)
-    record_at = np.full(n_chunks * L, -1, np.int32)
-    record_at[records] = np.arange(len(records), dtype=np.int32)
-    snap_at = np.full(n_chunks * L, -1, np.int32)
+    chunks = train_chunks(
+        p.spec, p.ensemble, p.x, p.y,
+        eval_sets={"train": (p.x, p.y), "test": (p.x_test, p.y_test)}, record=records,
+    )  # fmt: skip
 
-    S, C = ensemble.shape
-    n_params = sum(math.prod(q.shape) for q in probe.values())
-    G, Cg = placement.group_shape(S, C, n_params)
-    devs = jax.devices()[: placement.devices_used(G, n_params, len(jax.devices()))]
-    G = len(devs) * -(-G // len(devs))
-    hyper = jax.tree.map(  # a Member of (G, Cg) arrays, as reglab.train builds it
-        lambda v: placement.to_groups(jnp.asarray(v), G, Cg), ensemble.members()
-    )
-    shapes = ((len(records), len(sets), 2), ())
-    seeds = jnp.asarray(ensemble.seeds, jnp.uint32)
-    # the same key as reglab.train's: a program compiled by either serves both
-    static = (spec, None, None, 0, tuple(mask.items()), mixed)
-
-    def start_state(hyper, seeds):
-        keys = jax.vmap(program.member_keys)(seeds)
-        return init_fn(hyper, keys, shapes), keys
-
-    init_program, _ = placement.compiled(("init", static, shapes), start_state,
-                                       (hyper, seeds))  # fmt: skip
-    state, keys = init_program(hyper, seeds)
-    shared = (keys, x, y, sets, jnp.asarray(record_at), jnp.asarray(snap_at))
-    runs, _ = placement.deal(static, chunk_fn, (state, hyper), shared, devs)
-
-    def members(leaves) -> np.ndarray:  # d x (G/d, S, Cg, ...) -> (S, members, ...)
-        whole = np.concatenate([np.asarray(leaf) for leaf in leaves])
-        return np.asarray(placement.from_groups(whole, C))[:, : p.n_members]
-
-    def frame(states, epoch: int, final: bool) -> Frame:
-        params = {k: members([s.params[k] for s in states]) for k in probe}
+    def frame(chunk) -> Frame:
+        n = p.n_members
+        params = {k: v[:, :n] for k, v in chunk.params.items()}
         seed0 = {k: v[:1] for k, v in params.items()}
         logits = predict(model, seed0, p.points)[0]  # (members, GRID*GRID, 2)
-        r = int(np.searchsorted(records, epoch, side="right"))
-        metrics = members([s.metrics for s in states])[:, :, :r]  # (S, M, r, 2, 2)
+        r = int(np.searchsorted(records, chunk.epoch, side="right"))
+        metrics = chunk.leaf("metrics")[:, :n, :r]  # (S, M, r, sets, 2)
         last = metrics[:, :, -1] if r else np.full(metrics.shape[:2] + (2, 2), np.nan)
         return Frame(
-            epoch=epoch,
+            epoch=chunk.epoch,
             prob=prob_class1(logits).reshape(-1, GRID, GRID),
             record_epochs=records[:r],
             train_loss=metrics[..., 0, 0],
             test_loss=metrics[..., 1, 0],
             test_accuracy=last[..., 1, 1],
             train_accuracy=last[..., 0, 1],
-            diverged=members([s.diverged for s in states]),
-            params=params if final else None,
+            diverged=chunk.leaf("diverged")[:, :n],
+            params=params if chunk.done else None,
         )
 
-    def dispatch(c: int) -> None:
-        for run in runs:
-            run.step(jnp.int32(c * L))
-
     # Chunks are short (about 10 ms of steps); a frame goes out after the first, at
-    # most every ``every_s`` after that, and after the last. The next chunk is
-    # dispatched before a frame is built, so training runs while the host draws.
-    dispatch(0)
+    # most every ``every_s`` after that, and after the last. train_chunks has the
+    # next chunk running while a frame is built, so training goes on as the host draws.
     shown = -math.inf
-    for c in range(n_chunks):
-        states = [run.state for run in runs]
-        jax.block_until_ready([s.last_epoch for s in states])
-        last = c == n_chunks - 1
-        if not last and not cancelled():
-            dispatch(c + 1)
-        if c == 0 or last or time.perf_counter() - shown >= every_s:
-            yield frame(states, min((c + 1) * L - 1, E), final=last)
+    for i, chunk in enumerate(chunks):
+        if i == 0 or chunk.done or time.perf_counter() - shown >= every_s:
+            yield frame(chunk)
             shown = time.perf_counter()
         if cancelled():
+            chunks.close()
             return
 
 
