@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from reglab.experiments import adamw
+from reglab.experiments import adamw, adamw_figures
 
 TINY = adamw.Config(
     learning_rates=(1e-3, 1e-2),
@@ -37,7 +37,7 @@ def test_best_strength_index_averages_near_ties():
 def test_figures_and_claims_rerender_from_a_saved_result(result, tmp_path):
     result.save(tmp_path)
     again = adamw.Result.load(tmp_path)
-    figs = adamw.figures(again)
+    figs = adamw_figures.figures(again)
     assert [f.key for f in figs] == ["fig_adamw_grid_moons", "fig_adamw_shrinkage"]
     assert len(figs[0].figure.axes) == 4  # two heatmaps, two colorbars
     (claim,) = adamw.claims(again)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from reglab.experiments import augmentation as aug
+from reglab.experiments import augmentation_figures as aug_figures
 from reglab.experiments.base import Result
 
 TINY = aug.Config(
@@ -126,7 +127,7 @@ def test_relapse_is_the_first_drop_after_interpolation():
     r = _synthetic(plain_train, [0.5] * 9, [0.5] * 9, epochs)
     assert aug.interpolation_epochs(r).tolist() == [1]
     assert aug.relapse_epochs(r).tolist() == [4]
-    assert "breaks down again at epoch [4]" in aug.figures(r)[0].caption
+    assert "breaks down again at epoch [4]" in aug_figures.figures(r)[0].caption
     r = _synthetic([0.1] + [1.0] * 8, [0.5] * 9, [0.5] * 9, epochs)
     assert aug.relapse_epochs(r).tolist() == [-1]
 
@@ -139,7 +140,7 @@ def test_tiny_plain_model_interpolates_in_every_seed(result):
 
 
 def test_figure_plots_both_models_on_a_linear_epoch_axis(result):
-    (fig,) = aug.figures(result)
+    (fig,) = aug_figures.figures(result)
     assert fig.key == "fig1_augmentation"
     axes = fig.figure.axes
     assert len(axes) == 3
@@ -163,8 +164,8 @@ def test_result_round_trips_and_reproduces_claims_and_figures(result, tmp_path):
     assert [c.to_dict() for c in aug.claims(back)] == [
         c.to_dict() for c in aug.claims(result)
     ]
-    assert [f.caption for f in aug.figures(back)] == [
-        f.caption for f in aug.figures(result)
+    assert [f.caption for f in aug_figures.figures(back)] == [
+        f.caption for f in aug_figures.figures(result)
     ]
 
 

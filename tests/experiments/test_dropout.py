@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from reglab.experiments import dropout as do
+from reglab.experiments import dropout_figures as do_figures
 from reglab.experiments.base import Result
 
 TINY = do.Config(
@@ -70,7 +71,7 @@ def test_mean_gradient_of_a_linear_ramp_is_its_slope():
 
 
 def test_figure6_shows_the_no_dropout_model_beside_the_instantiations(result):
-    figs = {f.key: f for f in do.figures(result)}
+    figs = {f.key: f for f in do_figures.figures(result)}
     assert set(figs) == {
         "fig5_dropout_boundaries",
         "fig6_mc_dropout",
@@ -138,7 +139,9 @@ def test_result_round_trips_and_reproduces_claims(result, tmp_path):
     assert [c.to_dict() for c in do.claims(loaded)] == [
         c.to_dict() for c in do.claims(result)
     ]
-    assert [f.key for f in do.figures(loaded)] == [f.key for f in do.figures(result)]
+    assert [f.key for f in do_figures.figures(loaded)] == [
+        f.key for f in do_figures.figures(result)
+    ]
 
 
 def test_quick_cuts_epochs_and_keeps_shapes():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from reglab.experiments import early_stopping as es
+from reglab.experiments import early_stopping_figures as es_figures
 from reglab.experiments import early_stopping_moments as esm
 from reglab.experiments.base import Result
 
@@ -92,7 +93,7 @@ def test_progress_counts_all_three_runs_and_ends_at_the_total(run):
 
 def test_figures_render_with_the_expected_axes(run):
     r, _ = run
-    figs = {f.key: f for f in es.figures(r)}
+    figs = {f.key: f for f in es_figures.figures(r)}
     axes = {k: len(f.figure.axes) for k, f in figs.items()}
     assert axes == {
         "fig9_early_stopping": 1,
@@ -122,7 +123,9 @@ def test_result_round_trips_and_reproduces_figures_and_claims(run, tmp_path):
     for k, v in r.arrays.items():
         np.testing.assert_array_equal(back[k], v)
     assert [c.to_dict() for c in es.claims(back)] == [c.to_dict() for c in es.claims(r)]
-    assert [f.key for f in es.figures(back)] == [f.key for f in es.figures(r)]
+    assert [f.key for f in es_figures.figures(back)] == [
+        f.key for f in es_figures.figures(r)
+    ]
 
 
 def _with(r: Result, **arrays) -> Result:
@@ -249,7 +252,7 @@ def test_bad_config_raises(change, match):
 
 def test_time_slider_has_one_panel_per_nonzero_snapshot(run):
     r, _ = run
-    (slider,) = es.sliders(r)
+    (slider,) = es_figures.sliders(r)
     snaps = r["snapshot_epochs"]
     assert slider.values == [str(int(e)) for e in snaps[1:]]
     assert len(slider.figures) == len(snaps) - 1

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from reglab.experiments import label_smoothing as ls
+from reglab.experiments import label_smoothing_figures as ls_figures
 from reglab.experiments import label_smoothing_figures as lsf
 from reglab.experiments.base import Result
 
@@ -133,7 +134,7 @@ def test_accuracy_claim_measures_the_rise_across_the_whole_sweep(result):
 def test_without_validation_images_temperature_is_skipped():
     r = ls.run(dataclasses.replace(TINY, n_val=0, seeds=(0,)))
     assert "table" not in r.arrays
-    assert [f.key for f in ls.figures(r)] == [
+    assert [f.key for f in ls_figures.figures(r)] == [
         "fig7_calibration",
         "fig8_smoothing_sweep",
     ]
@@ -145,8 +146,8 @@ def test_result_round_trips_and_reproduces_claims_and_figures(result, tmp_path):
     assert [c.to_dict() for c in ls.claims(back)] == [
         c.to_dict() for c in ls.claims(result)
     ]
-    assert [f.caption for f in ls.figures(back)] == [
-        f.caption for f in ls.figures(result)
+    assert [f.caption for f in ls_figures.figures(back)] == [
+        f.caption for f in ls_figures.figures(result)
     ]
 
 
@@ -178,7 +179,7 @@ def test_bad_config_raises_naming_the_field(change, match):
 
 
 def test_slider_has_one_reliability_panel_per_epsilon(result):
-    (slider,) = ls.sliders(result)
+    (slider,) = ls_figures.sliders(result)
     eps = result["smoothings"]
     assert slider.values == [f"{e:g}" for e in eps]
     assert len(slider.figures) == len(eps)
@@ -194,7 +195,7 @@ def test_sweep_figure_draws_a_bootstrap_interval_above_the_estimate(result):
         {**result.arrays, "test_ece_low": result["test_ece_mass"] + 0.01},
         result.timings,
     )
-    keys = [f.key for f in ls.figures(shifted)]
+    keys = [f.key for f in ls_figures.figures(shifted)]
     assert "fig8_smoothing_sweep" in keys
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from reglab.experiments import mlm_masking
+from reglab.experiments import mlm_masking, mlm_masking_figures
 
 TINY = mlm_masking.Config(n_draws=5, n_sequences=4, seq_len=16)
 
@@ -25,7 +25,7 @@ def test_token_batch_is_framed_and_padded():
 
 def test_selected_tokens_split_exactly_into_mask_random_keep(result):
     for i in range(len(TINY.p_selects)):
-        c = mlm_masking._counts(result, i)
+        c = mlm_masking.counts(result, i)
         assert c["mask"] + c["random"] + c["keep"] == c["selected"]
         assert c["selected_special"] == 0 and c["unselected_changed"] == 0
 
@@ -36,7 +36,7 @@ def test_claims_and_figure_rerender_from_saved_result(result, tmp_path):
     claims = mlm_masking.claims(again)
     assert len(claims) == 2 * len(TINY.p_selects)
     assert all(np.isfinite(c.measured) for c in claims)
-    (fig,) = mlm_masking.figures(again)
+    (fig,) = mlm_masking_figures.figures(again)
     assert len(fig.figure.axes[0].lines) >= len(TINY.p_selects)
 
 

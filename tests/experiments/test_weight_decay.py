@@ -11,6 +11,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from reglab.experiments import weight_decay as wd
+from reglab.experiments import weight_decay_figures as wd_figures
 from reglab.experiments.base import Result
 
 TINY = wd.Config(
@@ -144,7 +145,7 @@ def test_proximal_l1_zeroes_most_weights_exactly_where_subgradient_does_not(resu
 
 
 def test_figures_name_the_post_figure_and_keep_math_out_of_captions(result):
-    figs = {f.key: f for f in wd.figures(result)}
+    figs = {f.key: f for f in wd_figures.figures(result)}
     assert list(figs) == [
         "fig2_l2_boundaries",
         "fig3_l1_boundaries",
@@ -168,7 +169,9 @@ def _overlaps(boxes) -> bool:
 
 
 def test_sparsity_axis_tick_labels_do_not_collide(result):
-    (fig,) = [f.figure for f in wd.figures(result) if f.key == "fig_l1_sparsity"]
+    (fig,) = [
+        f.figure for f in wd_figures.figures(result) if f.key == "fig_l1_sparsity"
+    ]
     canvas = FigureCanvasAgg(fig)
     canvas.draw()  # constrained layout and text extents need a draw
     renderer = canvas.get_renderer()
@@ -184,7 +187,9 @@ def test_result_round_trips_and_reproduces_claims(result, tmp_path):
     assert [c.to_dict() for c in wd.claims(loaded)] == [
         c.to_dict() for c in wd.claims(result)
     ]
-    assert [f.key for f in wd.figures(loaded)] == [f.key for f in wd.figures(result)]
+    assert [f.key for f in wd_figures.figures(loaded)] == [
+        f.key for f in wd_figures.figures(result)
+    ]
 
 
 def test_training_module_does_not_import_matplotlib():
@@ -221,7 +226,7 @@ def test_bad_config_raises(change, match):
 
 
 def test_sliders_have_one_panel_per_strength(result):
-    sliders = {s.key: s for s in wd.sliders(result)}
+    sliders = {s.key: s for s in wd_figures.sliders(result)}
     for sweep in ("l2", "l1"):
         s = sliders[f"slider_{sweep}"]
         strengths = result.arrays[f"{sweep}_strengths"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from typing import cast
+
+from reglab.experiments.base import Drawing, Experiment
 
 POST = (  # figures 1-10: what ``reglab reproduce`` runs
     "augmentation",
@@ -33,22 +35,23 @@ LONGEST_FIRST = (
 assert sorted(LONGEST_FIRST) == sorted(NAMES)
 
 
-def get(name: str) -> ModuleType:
+def get(name: str) -> Experiment:
     """Return the experiment module called name: config, run and claims."""
     if name not in NAMES:
         raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(NAMES)}")
-    return importlib.import_module(f"reglab.experiments.{name}")
+    return cast(Experiment, importlib.import_module(f"reglab.experiments.{name}"))
 
 
-def figures_of(name: str) -> ModuleType:
+def figures_of(name: str) -> Drawing:
     """Return the module with name's figures (and sliders): NAME_figures if it exists.
 
     Figures live apart from training, so a run never imports matplotlib.
     """
     module = get(name)
     try:
-        return importlib.import_module(f"reglab.experiments.{name}_figures")
+        drawing = importlib.import_module(f"reglab.experiments.{name}_figures")
     except ModuleNotFoundError as err:
         if err.name != f"reglab.experiments.{name}_figures":
             raise
-        return module
+        drawing = module
+    return cast(Drawing, drawing)

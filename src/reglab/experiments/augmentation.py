@@ -17,7 +17,6 @@ from reglab import data, metrics, nn
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import (
     Claim,
-    Figure,
     Progress,
     Result,
     Tally,
@@ -228,13 +227,6 @@ def relapse_epochs(result: Result) -> np.ndarray:
     after = epochs[None] > interpolation_epochs(result)[:, None]  # (S, R)
     lost = after & (result["train_accuracy"][:, 0] < 0.99)  # (S, R)
     return np.where(lost.any(-1), epochs[lost.argmax(-1)], -1)
-
-
-def figures(result: Result) -> list[Figure]:
-    """Return Figure 1: train loss, train accuracy and test accuracy over epochs."""
-    from reglab.experiments.augmentation_figures import figures as draw
-
-    return draw(result)
 
 
 # --- claims ------------------------------------------------------------------------

@@ -1,15 +1,18 @@
-"""What every experiment returns: a Result of arrays, Claims, and Figures.
+"""The experiment contract: a Result of arrays, Claims decided over seeds, Figures.
 
-An experiment module defines ``NAME``, a frozen ``Config`` dataclass whose defaults are
-the post's section 7 row (with ``quick()`` for a smoke run), and
+An experiment is two modules (``Experiment`` and ``Drawing`` below): NAME, a frozen
+``Config`` dataclass whose defaults are the post's section 7 row (with ``seeds`` and
+``quick()`` for a smoke run), ``run`` and ``claims``; and beside it NAME_figures with
+``figures`` and, optionally, ``sliders`` — the only module that imports matplotlib:
 
     run(cfg, *, progress=None) -> Result      trains; never plots
-    figures(result) -> list[Figure]           plots; never trains
     claims(result) -> list[Claim]             the post's statements, measured
+    figures(result) -> list[Figure]           plots; never trains
     sliders(result) -> list[Slider]           optional: one panel per sweep value
 
 A Result saves to and loads from a directory (``result.npz`` + ``result.json``), so
-figures and claims re-render without training.
+figures and claims re-render without training. ``tests/experiments/test_contract.py``
+holds every registered experiment to this.
 """
 
 from __future__ import annotations
@@ -19,11 +22,28 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 Progress = Callable[[int, int], None]
+
+
+class Experiment(Protocol):
+    """What ``reglab.experiments.get(name)`` returns: config, training and claims."""
+
+    NAME: str
+    Config: type  # frozen dataclass: seeds, quick(), the post's defaults
+
+    def run(self, cfg: Any, *, progress: Progress | None = None) -> Result: ...
+
+    def claims(self, result: Result) -> list[Claim]: ...
+
+
+class Drawing(Protocol):
+    """What ``reglab.experiments.figures_of(name)`` returns (sliders optional)."""
+
+    def figures(self, result: Result) -> list[Figure]: ...
 
 
 @dataclass

@@ -21,7 +21,6 @@ from reglab.data import make_moons, make_moons_test
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import (
     Claim,
-    Figure,
     Progress,
     Result,
     Tally,
@@ -182,16 +181,6 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     arrays["mc_mean"] = arrays["mc_prob"].mean(axis=1)  # (S, R, R)
     arrays["mc_test_acc"] = np.stack(mc_acc)  # (S, n_mc)
     return Result(NAME, config_dict(cfg), arrays, tally.timings, tally.notes)
-
-
-# --- figures -------------------------------------------------------------------------
-
-
-def figures(result: Result) -> list[Figure]:
-    """Return Figures 5 and 6 of the post and the mask-mode comparison."""
-    from reglab.experiments.dropout_figures import figures as draw
-
-    return draw(result)
 
 
 # --- claims --------------------------------------------------------------------------

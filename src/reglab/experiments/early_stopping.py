@@ -15,7 +15,7 @@ for every epoch without stopping (the "own" run), so the comparison is not muddi
 the main run's 200 extra images.
 
 Figures and sliders live in ``early_stopping_figures`` (matplotlib is imported only
-there); ``figures`` and ``sliders`` here forward to it.
+there).
 """
 
 from __future__ import annotations
@@ -28,10 +28,8 @@ from reglab import data, nn, spectral
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import (
     Claim,
-    Figure,
     Progress,
     Result,
-    Slider,
     check_choice,
     check_counts,
     config_dict,
@@ -258,20 +256,6 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         + [f"user run: {f}" for f in user.failures]
         + [f"own run: {f}" for f in own.failures],
     )
-
-
-def figures(result: Result) -> list[Figure]:
-    """Return Figure 9 (losses), Figure 10 (spectral energy) and the user run's."""
-    from reglab.experiments import early_stopping_figures
-
-    return early_stopping_figures.figures(result)
-
-
-def sliders(result: Result) -> list[Slider]:
-    """Return training time as a slider: energy and loss curves at each snapshot."""
-    from reglab.experiments import early_stopping_figures
-
-    return early_stopping_figures.sliders(result)
 
 
 def claims(result: Result) -> list[Claim]:

@@ -11,7 +11,7 @@ bundled training images the models never saw, against label smoothing whose eps 
 chosen on the same validation images.
 
 Figures and sliders live in ``label_smoothing_figures`` (matplotlib is imported only
-there); ``figures`` and ``sliders`` here forward to it.
+there).
 """
 
 from __future__ import annotations
@@ -25,10 +25,8 @@ from reglab import data, metrics, nn
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import (
     Claim,
-    Figure,
     Progress,
     Result,
-    Slider,
     Tally,
     config_dict,
 )
@@ -271,20 +269,6 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         tally.timings,
         tally.notes,
     )
-
-
-def figures(result: Result) -> list[Figure]:
-    """Return Figures 7 and 8, and temperature vs smoothing when it was measured."""
-    from reglab.experiments import label_smoothing_figures
-
-    return label_smoothing_figures.figures(result)
-
-
-def sliders(result: Result) -> list[Slider]:
-    """Return one reliability diagram per epsilon, to move through the sweep."""
-    from reglab.experiments import label_smoothing_figures
-
-    return label_smoothing_figures.sliders(result)
 
 
 def crossing_smoothing(eps, gap: np.ndarray) -> np.ndarray:

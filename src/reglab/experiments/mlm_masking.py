@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from reglab.data import mask_tokens
-from reglab.experiments.base import Claim, Figure, Progress, Result, config_dict
+from reglab.experiments.base import Claim, Progress, Result, config_dict
 
 NAME = "mlm_masking"
 SPECIAL = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
@@ -122,14 +122,14 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     return Result(NAME, config_dict(cfg), arrays, {"compile_s": 0.0, "run_s": 0.0})
 
 
-def _counts(result: Result, i: int) -> dict[str, int]:
+def counts(result: Result, i: int) -> dict[str, int]:
     names = [str(n) for n in result["count_names"]]
     return dict(zip(names, result[f"counts_{i}"].tolist(), strict=True))
 
 
-def _rates(result: Result, i: int) -> list[tuple[str, float, float, float]]:
+def rates(result: Result, i: int) -> list[tuple[str, float, float, float]]:
     """Return (what, measured, expected, sigma) for the selection rate and the split."""
-    cfg, c = result.config, _counts(result, i)
+    cfg, c = result.config, counts(result, i)
     p = cfg["p_selects"][i]
     rows = [("selected", c["selected"] / c["eligible"], p,
              np.sqrt(p * (1 - p) / c["eligible"]))]  # fmt: skip
@@ -139,53 +139,13 @@ def _rates(result: Result, i: int) -> list[tuple[str, float, float, float]]:
     return rows
 
 
-def figures(result: Result) -> list[Figure]:
-    """Each rate's deviation from its rule, in binomial standard deviations."""
-    from matplotlib.figure import Figure as MplFigure
-
-    cfg = result.config
-    k = cfg["band_sigmas"]
-    fig = MplFigure(figsize=(8, 4), layout="constrained")
-    ax = fig.subplots()
-    ax.axhspan(-k, k, color="0.9", label=f"rule ± {k:g} σ")
-    ax.axhline(0, color="0.4", lw=1)
-    n_p = len(cfg["p_selects"])
-    for i, p in enumerate(cfg["p_selects"]):
-        rows = _rates(result, i)
-        z = [(m - e) / s for _, m, e, s in rows]
-        x = np.arange(len(rows)) + (i - (n_p - 1) / 2) * 0.15
-        ax.plot(x, z, "o", label=f"p_select = {p:g}")
-        for xi, zi, (_, m, _, _) in zip(x, z, rows, strict=True):
-            ax.annotate(f"{m:.4f}", (xi, zi), textcoords="offset points",
-                        xytext=(4, 4), fontsize=7)  # fmt: skip
-    rules = [f"{w}\n(rule {e:g})" for w, _, e, _ in _rates(result, 0)]
-    rules[0] = "selected\n(rule p_select)"
-    ax.set_xticks(range(len(rules)), rules)
-    ax.set_ylabel("(measured − rule) / binomial σ")
-    ax.set_ylim(-1.5 * k, 1.5 * k)
-    ax.legend(fontsize=8)
-    ax.set_title("BERT masking on a real token batch")
-    n_tok = int(_counts(result, 0)["eligible"])
-    return [
-        Figure(
-            "fig_mlm_masking",
-            fig,
-            f"Selection rate among {n_tok:,} eligible token positions (non-special"
-            " tokens over all draws) and, of the selected, the fractions masked,"
-            " replaced by a random token and kept, as deviations from BERT's rule in"
-            " binomial standard deviations (labels: the measured fractions). Inside"
-            f" the grey band (± {k:g} σ) the masking follows the rule.",
-        )
-    ]
-
-
 def claims(result: Result) -> list[Claim]:
     """Each rate inside its binomial band; specials and unselected tokens untouched."""
     cfg, out = result.config, []
     for i, p in enumerate(cfg["p_selects"]):
-        worst = max(abs(m - e) / s for _, m, e, s in _rates(result, i))
+        worst = max(abs(m - e) / s for _, m, e, s in rates(result, i))
         detail = ", ".join(
-            f"{w} {m:.4f} (rule {e:g})" for w, m, e, _ in _rates(result, i)
+            f"{w} {m:.4f} (rule {e:g})" for w, m, e, _ in rates(result, i)
         )
         out.append(
             Claim(
@@ -198,7 +158,7 @@ def claims(result: Result) -> list[Claim]:
                 f"largest deviation in binomial standard deviations; {detail}",
             )
         )
-        c = _counts(result, i)
+        c = counts(result, i)
         untouched = c["selected_special"] + c["unselected_changed"]
         out.append(
             Claim(

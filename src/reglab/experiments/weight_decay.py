@@ -6,7 +6,7 @@ soft-thresholding, whose zeros are exact. Final models are evaluated by ``predic
 P(class 1) over the input plane, accuracy on the noisy training labels and on a clean
 test draw, and the hidden-to-hidden weights W2 whose sparsity the post shows.
 Figures and sliders are drawn in ``weight_decay_figures`` (this module never imports
-matplotlib); ``figures`` and ``sliders`` here hand over to it.
+matplotlib).
 """
 
 from __future__ import annotations
@@ -20,10 +20,8 @@ from reglab.data import make_moons, make_moons_test
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import (
     Claim,
-    Figure,
     Progress,
     Result,
-    Slider,
     Tally,
     check_moons_sizes,
     config_dict,
@@ -240,23 +238,6 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
             if name != "prox":  # boundaries are drawn for the post's two sweeps
                 arrays[f"{name}_prob"] = grid_p[:, a:b].astype(np.float32)
     return Result(NAME, config_dict(cfg), arrays, tally.timings, tally.notes)
-
-
-# --- figures (drawn in weight_decay_figures, which alone imports matplotlib) --------
-
-
-def figures(result: Result) -> list[Figure]:
-    """Return figures 2, 3 and 4 of the post and the sparsity-vs-strength figure."""
-    from reglab.experiments import weight_decay_figures
-
-    return weight_decay_figures.figures(result)
-
-
-def sliders(result: Result) -> list[Slider]:
-    """One panel per strength of each sweep (and per seed when there are several)."""
-    from reglab.experiments import weight_decay_figures
-
-    return weight_decay_figures.sliders(result)
 
 
 def plot_probability(ax, gx, gy, p, x, y, flipped=None) -> object:
