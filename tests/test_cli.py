@@ -20,6 +20,12 @@ def test_unknown_experiment_fails_before_training(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("only", [",", " , ,", ""])
+def test_only_naming_no_experiment_fails_in_one_line(tmp_path, only):
+    with pytest.raises(SystemExit, match="names no experiment; choose from"):
+        cli.main(["reproduce", "--only", only, "--out", str(tmp_path)])
+
+
 @pytest.mark.parametrize("seeds", ["0", "-2"])
 def test_bad_seed_count_fails_before_training(tmp_path, seeds):
     with pytest.raises(SystemExit, match=f"--seeds must be >= 1, got {seeds}"):
@@ -61,6 +67,7 @@ def quick_report(tmp_path_factory):
     """Run `reglab reproduce --quick --all` once for the whole session."""
     out = tmp_path_factory.mktemp("report")
     args = ["reproduce", "--quick", "--all", "--no-progress", "--out", str(out)]
+    args += ["--store", str(out / "store")]
     assert cli.main(args) == 0
     return out
 
@@ -75,11 +82,13 @@ def test_quick_reproduce_writes_every_artifact(quick_report, capsys):
     for name in experiments.NAMES:
         assert list((out / name).glob("*.png")) and list((out / name).glob("*.svg"))
     assert (out / "metrics.csv").read_text().startswith("experiment,claim")
-    # A second run with the same settings re-renders without training.
-    before = (out / "weight_decay" / "result.npz").stat().st_mtime_ns
-    cli.main(["reproduce", "--quick", "--all", "--no-progress", "--out", str(out)])
-    assert (out / "weight_decay" / "result.npz").stat().st_mtime_ns == before
-    assert "report:" in capsys.readouterr().out
+    # A second run with the same settings loads every result from the store.
+    capsys.readouterr()
+    again = ["reproduce", "--quick", "--all", "--no-progress", "--out", str(out)]
+    cli.main(again + ["--store", str(out / "store"), "--json"])
+    done = json.loads(capsys.readouterr().out)
+    assert {d["experiment"] for d in done} == set(experiments.NAMES)
+    assert not any(d["trained"] for d in done)
 
 
 @pytest.mark.slow
@@ -136,6 +145,7 @@ def test_one_process_and_worker_processes_give_the_same_claims(tmp_path):
     for jobs in ("1", "2"):
         out = tmp_path / jobs
         args = ["reproduce", "--quick", "--no-progress", "--jobs", jobs]
+        args += ["--store", str(tmp_path / f"store{jobs}")]
         cli.main(args + ["--only", "mlm_masking,adamw", "--out", str(out)])
         runs[jobs] = json.loads((out / "claims.json").read_text())
     assert runs["1"] == runs["2"]

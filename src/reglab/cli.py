@@ -16,9 +16,14 @@ from reglab import experiments
 
 
 def _parse_names(only: str | None, everything: bool = False) -> list[str]:
-    if not only:
+    if only is None:
         return list(experiments.NAMES if everything else experiments.POST)
     names = [n.strip().replace("-", "_") for n in only.split(",") if n.strip()]
+    if not names:
+        raise SystemExit(
+            f"reglab: --only {only!r} names no experiment; choose from"
+            f" {', '.join(experiments.NAMES)}"
+        )
     for n in names:
         if n not in experiments.NAMES:
             raise SystemExit(
@@ -57,13 +62,46 @@ def _versions() -> dict[str, str]:
     }
 
 
+def _open_lab(args: argparse.Namespace):
+    """Return the Lab on --store / $REGLAB_STORE (created if missing)."""
+    from reglab.lab.runner import Lab
+    from reglab.store import Store
+
+    return Lab(Store(getattr(args, "store", None)), force=getattr(args, "force", False))
+
+
+def _download(args: argparse.Namespace) -> None:
+    """Fetch the full datasets (checksummed) and point $REGLAB_DATA at them."""
+    if not getattr(args, "download", False):
+        return
+    from reglab import data
+    from reglab.data.vision import ENV_DATA, default_cache_dir
+
+    root = Path(os.environ.get(ENV_DATA) or default_cache_dir())
+    for name in ("mnist", "fashion_mnist"):
+        for split in ("train", "test"):
+            data.load(name, split=split, data_dir=root, download=True)
+    os.environ[ENV_DATA] = str(root)  # workers inherit it
+    print(f"full datasets in {root}", file=sys.stderr)
+
+
+def _execute(args, jobs_list, out: Path | None, console, on_done=None):
+    """Run jobs through the store with bars; return the Done list."""
+    from reglab.lab.driver import execute, make_executor
+
+    lab = _open_lab(args)
+    executor = make_executor(getattr(args, "jobs", 1), len(jobs_list))
+    with lab.lock(jobs_list):
+        return execute(
+            lab, jobs_list, out=out, executor=executor, console=console,
+            no_progress=args.no_progress, on_done=on_done,
+        )  # fmt: skip
+
+
 def reproduce(args: argparse.Namespace) -> int:
     """Run (or reload) each experiment, render figures and claims, write the report."""
     from rich.console import Console
 
-    from reglab.reproduce import configure_xla
-
-    configure_xla()  # before any JAX computation creates the backend
     names = _parse_names(args.only, args.all)
     if args.seeds < 1:
         raise SystemExit(
@@ -75,23 +113,25 @@ def reproduce(args: argparse.Namespace) -> int:
         )
     out = Path(args.out)
     _check_writable(out)
-    configs = {}
+    jobs = []
     for name in names:  # build every config first: bad settings fail before training
-        mod = experiments.get(name)
-        cfg = mod.Config(seeds=tuple(range(args.seeds)))
-        configs[name] = cfg.quick() if args.quick else cfg
-    console = Console(stderr=True)
+        cfg = experiments.get(name).Config(seeds=tuple(range(args.seeds)))
+        jobs.append((name, cfg.quick() if args.quick else cfg))
+    _download(args)
+    return _render_jobs(args, jobs, out, Console(stderr=True))
+
+
+def _render_jobs(args, jobs, out: Path, console) -> int:
+    """Train or load jobs, render their sections, write the report; print a summary."""
     start = time.perf_counter()
     done = _Outputs(quick=args.quick)
-    jobs = min(args.jobs or os.cpu_count() or 1, len(names))
     try:
-        if jobs == 1:
-            _run_here(names, configs, out, args, console, done)
-        else:
-            _run_in_workers(names, configs, out, args, console, done, jobs)
+        finished = _execute(
+            args, jobs, out, console, on_done=lambda d: done.add(d.section, console)
+        )
     finally:  # an interrupted or failing run still reports what finished
         if done.sections:
-            order = {n: i for i, n in enumerate(names)}
+            order = {n: i for i, (n, _) in enumerate(jobs)}
             done.sections.sort(key=lambda s: order[s.name])
             page = _write_outputs(out, done, args.quick, time.perf_counter() - start)
             n_pass = sum(c.passed for s in done.sections for c in s.claims)
@@ -100,8 +140,125 @@ def reproduce(args: argparse.Namespace) -> int:
                 f"{n_pass} of {n_all} claims pass; total"
                 f" {time.perf_counter() - start:.1f} s"
             )
-            print(f"report: {page.resolve()}")
+            if not getattr(args, "json", False):
+                print(f"report: {page.resolve()}")
+    if getattr(args, "json", False):
+        print(json.dumps([_done_json(d) for d in finished], indent=2))
     return 0
+
+
+def _done_json(d) -> dict:
+    """Return a finished job as JSON: runs, config, claims, whether it trained."""
+    return {
+        "experiment": d.name,
+        "runs": {str(s): r for s, r in sorted(d.plan.runs.items())},
+        "trained": d.trained,
+        "config": d.result.config,
+        "claims": [c.to_dict() for c in d.claims],
+    }
+
+
+def _settings(args: argparse.Namespace) -> tuple[dict, dict]:
+    """Return (settings, grid axes) from -c FILE.toml, --set and --grid."""
+    from reglab.lab.overrides import load_toml, parse_sets
+    from reglab.lab.sweep import parse_grid
+
+    settings, axes = load_toml(args.config) if args.config else ({}, {})
+    settings |= parse_sets(args.set)
+    for item in getattr(args, "grid", None) or []:
+        key, values = parse_grid(item)
+        axes[key] = values
+    return settings, axes
+
+
+def _experiment(name: str):
+    try:
+        return experiments.get(name.replace("-", "_"))
+    except ValueError as e:
+        raise SystemExit(f"reglab: {e}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one experiment with any settings changed; figures, claims, report."""
+    from rich.console import Console
+
+    from reglab.lab.overrides import build_config
+
+    mod = _experiment(args.experiment)
+    settings, axes = _settings(args)
+    if axes:
+        raise SystemExit(
+            f"reglab: {args.config} has a [sweep] table — use `reglab sweep"
+            f" {mod.NAME} -c {args.config}`"
+        )
+    cfg = build_config(mod, settings, seeds=args.seeds, quick=args.quick)
+    out = Path(args.out)
+    _check_writable(out)
+    _download(args)
+    return _render_jobs(args, [(mod.NAME, cfg)], out, Console(stderr=True))
+
+
+def sweep(args: argparse.Namespace) -> int:
+    """Run the product of the grid axes; report claims against each axis."""
+    from rich.console import Console
+
+    from reglab.lab.overrides import build_config, check_key
+    from reglab.lab.sweep import grid_points, summarize, write_summary
+
+    mod = _experiment(args.experiment)
+    settings, axes = _settings(args)
+    if not axes:
+        raise SystemExit(
+            "reglab: sweep needs at least one --grid KEY=V1,V2 (or a [sweep] table)"
+        )
+    for key in axes:
+        check_key(key, mod.Config, mod.NAME)
+    points = grid_points(axes)
+    configs = [  # every point is checked before anything trains
+        build_config(mod, settings | p, seeds=args.seeds, quick=args.quick)
+        for p in points
+    ]
+    console = Console(stderr=True)
+    start = time.perf_counter()
+    done = _execute(args, [(mod.NAME, c) for c in configs], None, console)
+    rows = summarize(points, done)
+    out = Path(args.out)
+    _check_writable(out)
+    write_summary(out, rows)
+    n_trained = sum(d.trained for d in done)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_sweep(rows, console)
+        print(f"sweep: {out.resolve() / 'sweep.json'}")
+    console.print(
+        f"{len(points)} points ({n_trained} trained, {len(points) - n_trained} from the"
+        f" store) in {time.perf_counter() - start:.1f} s"
+    )
+    return 0
+
+
+def _print_sweep(rows: list[dict], console) -> None:
+    """Print one table: a row per grid point, a column per claim (mean [interval])."""
+    from rich.table import Table
+
+    axes = list(rows[0]["point"]) if rows else []
+    names = list(dict.fromkeys(n for r in rows for n in r["claims"]))
+    table = Table(title="claims per grid point: seed mean [95% interval] (holds in)")
+    for col in [*axes, *names]:
+        table.add_column(col)
+    for r in rows:
+        cells = [repr(v) for v in r["point"].values()]
+        for n in names:
+            c = r["claims"].get(n)
+            if c is None:
+                cells.append("-")
+                continue
+            lo, hi = c["interval"] or (c["measured"], c["measured"])
+            mark = "[green]✓[/]" if c["passed"] else "[red]✗[/]"
+            cells.append(f"{mark} {c['measured']:.3g} [{lo:.3g}, {hi:.3g}]")
+        table.add_row(*cells)
+    console.print(table)
 
 
 @dataclasses.dataclass
@@ -130,81 +287,6 @@ class _Outputs:
             )
             if not c.passed:
                 console.print(f"       why: {failure_reason(c, self.quick)}")
-
-
-def _bar(console, disable: bool):
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("[bold]{task.description:<16}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=disable,
-    )
-
-
-def _run_here(names, configs, out, args, console, done: _Outputs) -> None:
-    """Run the experiments one after another in this process."""
-    from reglab.reproduce import enable_compile_cache, render
-
-    enable_compile_cache()
-    for name in names:
-        with _bar(console, args.no_progress) as bar:
-            task = bar.add_task(name, total=1.0)
-
-            def progress(epochs: int, total: int, bar=bar, task=task) -> None:
-                bar.update(task, completed=epochs / max(total, 1))
-
-            section = render(name, configs[name], out, force=args.force,
-                             progress=progress)  # fmt: skip
-        done.add(section, console)
-
-
-def _run_in_workers(names, configs, out, args, console, done, jobs: int) -> None:
-    """Run the experiments in worker processes, longest first, one per core."""
-    import multiprocessing as mp
-    import queue
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    from reglab.placement import ENV, available_cores
-    from reglab.reproduce import worker
-
-    # each worker claims its share of the cores as JAX CPU devices (reglab.placement)
-    os.environ.setdefault(ENV, str(max(1, available_cores() // jobs)))
-    ctx = mp.get_context("spawn")  # a fresh interpreter: no JAX state is forked
-    manager = ctx.Manager()
-    events = manager.Queue()
-    longest_first = sorted(names, key=experiments.LONGEST_FIRST.index)
-    with (
-        ProcessPoolExecutor(jobs, mp_context=ctx) as pool,
-        _bar(console, args.no_progress) as bar,
-    ):
-        tasks = {n: bar.add_task(n, total=1.0) for n in longest_first}
-        pending = {
-            pool.submit(worker, n, configs[n], out, args.force, events): n
-            for n in longest_first
-        }
-        try:
-            while pending:
-                finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                while True:
-                    try:
-                        name, epochs, total = events.get_nowait()
-                    except queue.Empty:
-                        break
-                    bar.update(tasks[name], completed=epochs / max(total, 1))
-                for future in finished:
-                    name = pending.pop(future)
-                    bar.update(tasks[name], completed=1.0, visible=False)
-                    done.add(future.result(), console)
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
-    manager.shutdown()
 
 
 def _write_outputs(out: Path, done: _Outputs, quick: bool, total: float) -> Path:
@@ -266,10 +348,43 @@ def playground(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the reglab console script."""
-    parser = argparse.ArgumentParser(prog="reglab", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+STORE_HELP = "run store (default ./reglab-runs/runs.sqlite, or $REGLAB_STORE)"
+
+
+def _common(p: argparse.ArgumentParser, *, out: bool = True) -> None:
+    """Add the options reproduce, run and sweep share."""
+    p.add_argument("--quick", action="store_true", help="cut epochs: a smoke run")
+    if out:
+        p.add_argument("--out", default="reglab-out", help="output directory")
+    p.add_argument("--store", help=STORE_HELP)
+    p.add_argument("--force", action="store_true", help="retrain even if stored")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument(
+        "--download", action="store_true",
+        help="fetch the full MNIST and Fashion-MNIST (checksummed) before running",
+    )  # fmt: skip
+    p.add_argument(
+        "--jobs", type=int, default=0,
+        help="experiments (or sweep points) at once, each in its own process"
+        " (default: one per core)",
+    )  # fmt: skip
+
+
+def _settings_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("experiment", help="experiment name (reglab list)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="a Config setting, VALUE as TOML: epochs=500, l2_strengths=[0,0.01]",
+    )  # fmt: skip
+    p.add_argument("-c", "--config", metavar="FILE.toml", help="settings from TOML")
+    p.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: the Config's)")
+
+
+def parser() -> argparse.ArgumentParser:
+    """Return the reglab argument parser."""
+    top = argparse.ArgumentParser(prog="reglab", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("reproduce", help="regenerate every figure of the post")
     which = rep.add_mutually_exclusive_group()
     which.add_argument("--only", help="comma-separated experiment names")
@@ -279,8 +394,6 @@ def main(argv: list[str] | None = None) -> int:
         help="the post's experiments and those beyond it: "
         + ", ".join(experiments.BEYOND),
     )
-    rep.add_argument("--quick", action="store_true", help="cut epochs: a smoke run")
-    rep.add_argument("--out", default="reglab-out", help="output directory")
     rep.add_argument(
         "--seeds",
         type=int,
@@ -288,17 +401,25 @@ def main(argv: list[str] | None = None) -> int:
         help="seeds per experiment (default 3: claims get intervals; 1 is the post's"
         " single run)",
     )
-    rep.add_argument("--force", action="store_true", help="retrain even if saved")
-    rep.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    rep.add_argument(
-        "--jobs",
-        type=int,
-        default=0,
-        help="experiments run at once, each in its own process (default: one per core)",
-    )
+    _common(rep)
     rep.set_defaults(func=reproduce)
+    one = sub.add_parser("run", help="one experiment with any settings changed")
+    _settings_options(one)
+    _common(one)
+    one.set_defaults(func=run)
+    swp = sub.add_parser("sweep", help="the product of --grid axes, each point a run")
+    _settings_options(swp)
+    swp.add_argument(
+        "--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+        help="a grid axis: values, or range(a,b[,step]) (b excluded)",
+    )  # fmt: skip
+    _common(swp)
+    swp.set_defaults(func=sweep, out="reglab-sweep")
     lst = sub.add_parser("list", help="list the experiments and their settings")
     lst.set_defaults(func=list_experiments)
+    from reglab.lab.inspect import add_parsers
+
+    add_parsers(sub, STORE_HELP)
     play = sub.add_parser("playground", help="train the post's networks live in a page")
     play.add_argument("--port", type=int, default=8765, help="default 8765")
     play.add_argument(
@@ -309,14 +430,30 @@ def main(argv: list[str] | None = None) -> int:
         "--store", help="run store that 'save' writes to (default: ./reglab-runs)"
     )
     play.set_defaults(func=playground)
-    args = parser.parse_args(argv)
-    from reglab.placement import claim_cpu_devices
+    return top
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the reglab console script: known errors print one line."""
+    args = parser().parse_args(argv)
+    from reglab.lab import LabError
+    from reglab.placement import claim_cpu_devices
+    from reglab.reproduce import configure_xla
+    from reglab.store import StoreError
+
+    configure_xla()  # before any JAX computation creates the backend
     try:
         claim_cpu_devices()  # one JAX CPU device per core, before JAX starts
-    except ValueError as err:
+        return args.func(args)
+    except (LabError, StoreError, ValueError) as err:
+        if isinstance(err, ValueError) and "REGLAB_" not in str(err):
+            raise
         raise SystemExit(f"reglab: {err}") from None
-    return args.func(args)
+    except (FileNotFoundError, ConnectionError) as err:  # data files, downloads
+        raise SystemExit(f"reglab: {err}") from None
+    except KeyboardInterrupt:
+        print("reglab: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

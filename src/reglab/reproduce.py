@@ -6,13 +6,12 @@ processes, since two processes use two cores where JAX threads in one process do
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 
 from reglab import experiments
-from reglab.experiments.base import Progress, Result, config_dict
+from reglab.experiments.base import Progress, Result
 from reglab.report import Section, save_figure, save_slider
 
 
@@ -46,30 +45,20 @@ def describe_devices() -> str:
     return f"{len(devices)} {kind} device{'s' if len(devices) > 1 else ''}"
 
 
-def is_saved(directory: Path, cfg) -> bool:
-    """Whether directory holds a result trained with exactly this config."""
-    saved = directory / "result.json"
-    if not saved.exists():
-        return False
-    meta = json.loads(saved.read_text())
-    return meta.get("config") == json.loads(json.dumps(config_dict(cfg)))
+def train(name: str, cfg, progress: Progress | None = None) -> Result:
+    """Return the Result of training cfg, with its total time and devices."""
+    t0 = time.perf_counter()
+    result = experiments.get(name).run(cfg, progress=progress)
+    result.timings["total_s"] = time.perf_counter() - t0
+    result.devices = describe_devices()
+    return result
 
 
-def render(
-    name: str, cfg, out: Path, *, force: bool, progress: Progress | None = None
-) -> Section:
-    """Return the report section of one experiment, training only if needed."""
+def render(name: str, result: Result, out: Path, *, cached: bool) -> Section:
+    """Return the report section of a Result: figures, sliders and claims in out."""
     mod = experiments.get(name)
     directory = out / name
-    cached = not force and is_saved(directory, cfg)
-    if cached:
-        result = Result.load(directory)
-    else:
-        t0 = time.perf_counter()
-        result = mod.run(cfg, progress=progress)
-        result.timings["total_s"] = time.perf_counter() - t0
-        result.devices = describe_devices()
-        result.save(directory)  # kept even if a later experiment fails
+    directory.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     drawn = experiments.figures_of(name)
     figures = [
@@ -88,14 +77,19 @@ def render(
     )  # fmt: skip
 
 
-def worker(name: str, cfg, out: Path, force: bool, events) -> Section:
-    """Entry point of a worker process: progress goes to the events queue."""
-    from reglab.placement import claim_cpu_devices
+def work(name: str, cfg, out: Path | None, result: Result | None):
+    """A worker's task: train cfg unless result is given; render into out if given.
 
-    claim_cpu_devices()  # this worker's share of the cores (the parent set the count)
-    enable_compile_cache()
+    Returns (trained Result or None, Section or None). Progress goes to the driver
+    through reglab.lab.sweep.report.
+    """
+    from reglab.lab.sweep import report
 
     def progress(done: int, total: int) -> None:
-        events.put((name, done, total))
+        report((name, done, total))
 
-    return render(name, cfg, out, force=force, progress=progress)
+    trained = None
+    if result is None:
+        trained = result = train(name, cfg, progress)
+    section = None if out is None else render(name, result, out, cached=not trained)
+    return trained, section

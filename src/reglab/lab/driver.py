@@ -1,0 +1,265 @@
+"""The driver: experiment configs through the Lab, trained here or in workers.
+
+Each job is (experiment, config). The driver plans every job against the store,
+hands the training (and figure rendering) to an executor, records what comes back
+and assembles the seeds. Ctrl-C cancels queued work, ends the workers and says what
+was saved; the workers exit on their own if the driver dies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from reglab import experiments
+from reglab.experiments.base import Result
+from reglab.lab import LabError, sweep
+from reglab.lab.runner import Lab, Plan, merge
+
+
+@dataclasses.dataclass
+class Done:
+    """One finished job: its plan, assembled Result, claims and report section."""
+
+    name: str
+    cfg: Any
+    plan: Plan
+    result: Result
+    claims: list
+    section: Any = None  # reglab.report.Section when figures were rendered
+    trained: bool = False
+
+
+class Interrupted(LabError):
+    """Ctrl-C: the message says what was saved."""
+
+
+class InlineExecutor:
+    """Runs tasks one after another in this process (--jobs 1)."""
+
+    def __init__(self) -> None:
+        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        sweep.EVENTS = self.events
+
+    def run(self, fn, tasks):
+        """Yield (tag, result or exception) for each task, in order."""
+        for tag, args in tasks:
+            try:
+                yield tag, fn(*args)
+            except Exception as e:  # noqa: BLE001 - reported as the task's failure
+                yield tag, e
+
+    def drain(self) -> list[tuple]:
+        """Return the progress events sent since the last drain."""
+        out = []
+        while not self.events.empty():
+            out.append(self.events.get())
+        return out
+
+    def close(self, *, cancel: bool) -> None:
+        """Nothing to stop."""
+        del cancel
+        sweep.EVENTS = None
+
+
+class Bars:
+    """One bar per job plus an overall ETA; a job says 'compiling' until it moves."""
+
+    def __init__(self, console, disable: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description:<34}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=disable,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.total = None
+
+    def __enter__(self) -> Bars:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def add(self, tag: str) -> None:
+        """Add a job's bar, shown as compiling until its first epochs are done."""
+        if self.total is None and not self.tasks:
+            self.total = self.progress.add_task("all (overall ETA)", total=0.0)
+        self.tasks[tag] = self.progress.add_task(f"{tag}: compiling", total=1.0)
+        self.progress.update(self.total, total=len(self.tasks))
+
+    def update(self, tag: str, done: int, total: int) -> None:
+        """Move a job's bar to done of total epochs."""
+        if tag not in self.tasks:
+            return
+        self.progress.update(
+            self.tasks[tag], completed=done / max(total, 1), description=tag
+        )
+        overall = sum(t.completed for t in self.progress.tasks if t.id in self._ids())
+        self.progress.update(self.total, completed=overall)
+
+    def _ids(self) -> set:
+        return set(self.tasks.values())
+
+    def finish(self, tag: str) -> None:
+        """Hide a finished job's bar."""
+        if tag in self.tasks:
+            self.update(tag, 1, 1)
+            self.progress.update(self.tasks[tag], visible=False)
+
+
+def make_executor(jobs: int, n_tasks: int):
+    """Return an executor: this process for one job, else spawned workers."""
+    import os
+
+    from reglab.placement import ENV, available_cores
+
+    jobs = min(jobs or os.cpu_count() or 1, max(n_tasks, 1))
+    if jobs <= 1:
+        from reglab.placement import claim_cpu_devices
+        from reglab.reproduce import configure_xla, enable_compile_cache
+
+        configure_xla()
+        claim_cpu_devices()
+        enable_compile_cache()
+        return InlineExecutor()
+    share = os.environ.get(ENV) or str(max(1, available_cores() // jobs))
+    return sweep.LocalExecutor(jobs, env={ENV: share})
+
+
+def execute(
+    lab: Lab,
+    jobs: list[tuple[str, Any]],
+    *,
+    out: Path | None,
+    executor,
+    console,
+    no_progress: bool = False,
+    on_done: Callable[[Done], None] | None = None,
+) -> list[Done]:
+    """Run every job through the lab; return them done, in the order given."""
+    from reglab.reproduce import work
+
+    tags = [f"{n}[{i}]" if len(jobs) > 1 and out is None else n for i, (n, _) in
+            enumerate(jobs)]  # fmt: skip
+    plans = {tag: lab.plan(n, c) for tag, (n, c) in zip(tags, jobs, strict=True)}
+    for plan in plans.values():
+        for note in plan.notes:
+            console.print(f"[yellow]{note}[/]", highlight=False)
+    running: dict[str, list] = {}
+    results: dict[str, Done] = {}
+    order = sorted(tags, key=lambda t: experiments.LONGEST_FIRST.index(plans[t].name))
+
+    def task(tag: str, plan: Plan) -> tuple:
+        if plan.cached:
+            whole = merge(plan.parts)
+            if whole is None:  # stored groups that will not join: train all again
+                plans[tag] = plan = lab.plan(plan.name, plan.cfg, whole=True)
+            else:
+                section_result[tag] = whole
+                return (tag, (plan.name, plan.cfg, out, whole))
+        running[tag] = lab.begin(plan)
+        render_now = out if not plan.parts else None
+        return (tag, (plan.name, plan.train_cfg, render_now, None))
+
+    def record(tag: str, value) -> tuple | None:
+        plan = plans[tag]
+        trained, section = value
+        if trained is None:  # rendered a stored result
+            result = section_result[tag]
+        else:
+            trained_tags.add(tag)
+            result = lab.finish(plan, running.pop(tag), trained)
+            if result is None:
+                console.print(f"{plan.name}: seeds do not join; training all again")
+                plans[tag] = lab.plan(plan.name, plan.cfg, whole=True)
+                return task(tag, plans[tag])
+            if section is None and out is not None:
+                section_result[tag] = result
+                return (tag, (plan.name, plan.cfg, out, result))
+        mod = experiments.get(plan.name)
+        claims = section.claims if section is not None else mod.claims(result)
+        lab.record_claims(plan, claims)
+        done = Done(plan.name, plan.cfg, plan, result, claims, section,
+                    trained=tag in trained_tags)  # fmt: skip
+        results[tag] = done
+        if on_done:
+            on_done(done)
+        return None
+
+    section_result: dict[str, Result] = {}
+    trained_tags: set[str] = set()
+    queue_ = []
+    for tag in order:
+        t = task(tag, plans[tag])
+        if out is None and t[1][3] is not None:  # stored, nothing to draw
+            record(tag, (None, None))
+        else:
+            queue_.append(t)
+    try:
+        with Bars(console, no_progress) as bars:
+            for tag, _ in queue_:
+                bars.add(tag)
+            while queue_:
+                batch, queue_ = queue_, []
+                for tag, value in executor.run(work, batch):
+                    for name_, d, t in executor.drain():
+                        for tg in tags:
+                            if plans[tg].name == name_ and tg not in results:
+                                bars.update(tg, d, t)
+                    if tag is None:
+                        continue
+                    if isinstance(value, BaseException):
+                        fail(lab, running.pop(tag, []), value)
+                        raise LabError(
+                            f"{plans[tag].name} failed: {type(value).__name__}: {value}"
+                        ) from value
+                    again = record(tag, value)
+                    if again is not None:
+                        queue_.append(again)
+                    else:
+                        bars.finish(tag)
+    except KeyboardInterrupt:
+        executor.close(cancel=True)
+        for runs in running.values():
+            lab.end(runs, "interrupted", "stopped by Ctrl-C")
+        saved = ", ".join(d.name for d in results.values()) or "nothing new"
+        raise Interrupted(
+            f"interrupted: stopped the workers; saved {saved}; the same command"
+            " resumes (finished runs load from the store)"
+        ) from None
+    except BaseException:
+        executor.close(cancel=True)
+        for runs in running.values():
+            lab.end(runs, "failed", "stopped: another job failed")
+        raise
+    executor.close(cancel=False)
+    return [results[t] for t in tags]
+
+
+def fail(lab: Lab, runs: list, error: BaseException) -> None:
+    """Mark runs failed with the error (a worker that died says so)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    why = (
+        "its worker process died (out of memory or killed)"
+        if isinstance(error, BrokenProcessPool)
+        else f"{type(error).__name__}: {error}"
+    )
+    lab.end(runs, "failed", why)

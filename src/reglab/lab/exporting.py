@@ -1,0 +1,128 @@
+"""Stored runs out of the store: as TOML (re-runnable), rows, CSV, JSON, MLflow."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import Any
+
+from reglab.lab import LabError
+from reglab.store import Run, Store
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} ({type(value).__name__}) as TOML")
+
+
+def to_toml(run: Run) -> str:
+    """Return run's fully resolved config as TOML that `reglab run -c` reads back."""
+    lines = [
+        f"# run {run.id}: {run.experiment}, seed {run.seed}, {run.status}",
+        f"# re-make it: reglab run {run.experiment} -c THIS_FILE.toml",
+    ]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in sorted(run.config.items())]
+    return "\n".join(lines) + "\n"
+
+
+def run_record(store: Store, run: Run, *, histories: bool = False) -> dict[str, Any]:
+    """Return a run as a JSON-ready dict: key, provenance, claims, artifacts."""
+    out = {
+        k: getattr(run, k)
+        for k in (
+            "id", "experiment", "seed", "status", "config_hash", "code_version",
+            "started_utc", "ended_utc", "reglab_version", "jax_version",
+            "python_version", "git_revision", "host", "device", "error",
+        )
+    }  # fmt: skip
+    out["config"] = run.config
+    out["info"] = run.info
+    out["claims"] = store.claims(run.id)
+    out["artifacts"] = [a._asdict() for a in store.artifacts(run.id)]
+    if histories:
+        out["metrics"] = {
+            name: {"steps": h.steps.tolist(), "values": h.values.tolist()}
+            for name, h in store.metrics(run.id).items()
+        }
+    return out
+
+
+def _json_safe(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def export_json(store: Store, runs: list[Run]) -> str:
+    """Return the runs, with claims and metric histories, as one JSON document."""
+    records = [run_record(store, r, histories=True) for r in runs]
+    return json.dumps(_json_safe(records), indent=2)
+
+
+def export_csv(store: Store, runs: list[Run]) -> str:
+    """Return one CSV row per run and claim (a run with no claims: one row)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        ["run", "experiment", "seed", "status", "config_hash", "config", "claim",
+         "measured", "threshold", "comparison", "passed"]
+    )  # fmt: skip
+    for r in runs:
+        base = [r.id, r.experiment, r.seed, r.status, r.config_hash,
+                json.dumps(r.config, sort_keys=True)]  # fmt: skip
+        claims = store.claims(r.id)
+        if not claims:
+            writer.writerow([*base, "", "", "", "", ""])
+        for c in claims:
+            writer.writerow(
+                [*base, c["name"], repr(c["measured"]), repr(c["threshold"]),
+                 c["comparison"], c["passed"]]
+            )  # fmt: skip
+    return buffer.getvalue()
+
+
+def export_mlflow(store: Store, runs: list[Run], tracking_uri: str) -> int:
+    """Log each run to MLflow (params, claims as metrics, histories, artifacts)."""
+    try:
+        import mlflow
+    except ImportError:
+        raise LabError(
+            "--format mlflow needs the mlflow package — pip install mlflow, or use"
+            " --format csv|json"
+        ) from None
+    mlflow.set_tracking_uri(tracking_uri)
+    for r in runs:
+        mlflow.set_experiment(f"reglab/{r.experiment}")
+        with mlflow.start_run(run_name=f"{r.id} seed {r.seed}"):
+            mlflow.set_tags({"reglab.run": r.id, "reglab.status": r.status})
+            mlflow.log_params({k: str(v)[:500] for k, v in r.config.items()})
+            mlflow.log_param("seed", r.seed)
+            for c in store.claims(r.id):
+                if math.isfinite(c["measured"]):
+                    mlflow.log_metric(f"claim.{c['name']}", c["measured"])
+            for name, h in store.metrics(r.id).items():
+                for step, v in zip(h.steps.tolist(), h.values.tolist(), strict=True):
+                    if math.isfinite(v):
+                        mlflow.log_metric(name, v, step=step)
+            for a in store.artifacts(r.id):
+                mlflow.log_artifact(str(store.root / a.path))
+    return len(runs)

@@ -1,0 +1,180 @@
+"""What is stored, from the command line: runs, show, compare, export, gc."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from reglab.lab.exporting import (
+    _json_safe,
+    export_csv,
+    export_json,
+    export_mlflow,
+    run_record,
+    to_toml,
+)
+from reglab.store import Store
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(_json_safe(value), indent=2))
+
+
+def runs(args: argparse.Namespace) -> int:
+    """List stored runs, newest first."""
+    from reglab.store import STATUSES
+
+    if args.status and args.status not in STATUSES:
+        raise SystemExit(
+            f"reglab: --status must be one of {', '.join(STATUSES)},"
+            f" got {args.status!r}"
+        )
+    with Store(args.store) as store:
+        found = store.list_runs(args.experiment, args.status)
+        if args.json:
+            _print_json([run_record(store, r) for r in found])
+            return 0
+        for r in found:
+            n = len(store.claims(r.id))
+            passed = sum(c["passed"] for c in store.claims(r.id)) if n else 0
+            print(
+                f"{r.id}  {r.experiment:<16} seed {r.seed:<3} {r.status:<11}"
+                f" {r.started_utc[:19]}  {r.config_hash[:8]}"
+                + (f"  {passed}/{n} claims" if n else "")
+            )
+        print(f"{len(found)} runs in {store.path}", file=sys.stderr)
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    """Show one run: its config (or TOML), provenance, claims, artifacts."""
+    with Store(args.store) as store:
+        run = store.get(args.run)
+        if args.toml:
+            sys.stdout.write(to_toml(run))
+            return 0
+        record = run_record(store, run, histories=True)
+        if args.json:
+            _print_json(record)
+            return 0
+        shown = ("id", "experiment", "seed", "status", "started_utc", "ended_utc",
+                 "code_version", "git_revision", "host", "device", "error")  # fmt: skip
+        for key in shown:
+            if record[key] is not None:
+                print(f"{key:>13}: {record[key]}")
+        print("       config:")
+        for k, v in sorted(run.config.items()):
+            print(f"    {k} = {v!r}")
+        for c in record["claims"]:
+            mark = "pass" if c["passed"] else "FAIL"
+            print(f"  {mark} {c['name']}: {c['measured']:.4g} {c['comparison']}"
+                  f" {c['threshold']:.4g}")  # fmt: skip
+        for a in record["artifacts"]:
+            print(f"  artifact {a['name']}: {a['path']} ({a['bytes']} bytes)")
+    return 0
+
+
+def compare(args: argparse.Namespace) -> int:
+    """Print the settings that differ between runs and their claims side by side."""
+    with Store(args.store) as store:
+        found = [store.get(r) for r in args.runs]
+        keys = sorted(set().union(*(r.config for r in found)))
+        differ = {
+            k: [r.config.get(k) for r in found]
+            for k in keys
+            if len({json.dumps(r.config.get(k)) for r in found}) > 1
+        }
+        claims = [{c["name"]: c for c in store.claims(r.id)} for r in found]
+    names = sorted(set().union(*claims))
+    table = {
+        "runs": [r.id for r in found],
+        "experiment": [r.experiment for r in found],
+        "seed": [r.seed for r in found],
+        "settings that differ": differ,
+        "claims": {n: [c.get(n, {}).get("measured") for c in claims] for n in names},
+    }
+    if args.json:
+        _print_json(table)
+        return 0
+    width = max([len(k) for k in [*differ, *names, "seed"]] + [4])
+    row = lambda label, vals: print(  # noqa: E731
+        f"{label:<{width}}  " + "  ".join(f"{str(v):>14}" for v in vals)
+    )
+    row("run", table["runs"])
+    row("experiment", table["experiment"])
+    row("seed", table["seed"])
+    for k, vals in differ.items():
+        row(k, vals)
+    for n in names:
+        row(n, [f"{v:.4g}" if v is not None else "-" for v in table["claims"][n]])
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    """Write the stored runs as CSV, JSON or into MLflow."""
+    with Store(args.store) as store:
+        found = store.list_runs(args.experiment, args.status)
+        found.sort(key=lambda r: (r.experiment, r.config_hash, r.seed, r.started_utc))
+        if args.format == "mlflow":
+            if not args.tracking_uri:
+                raise SystemExit("reglab: --format mlflow needs --tracking-uri URI")
+            n = export_mlflow(store, found, args.tracking_uri)
+            print(f"logged {n} runs to {args.tracking_uri}", file=sys.stderr)
+            return 0
+        text = (
+            export_csv(store, found)
+            if args.format == "csv"
+            else export_json(store, found)
+        )
+    if args.output:
+        with open(args.output, "w", newline="") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def gc(args: argparse.Namespace) -> int:
+    """Delete artifact files no run references."""
+    with Store(args.store) as store:
+        freed = store.gc(grace_s=args.grace)
+    if args.json:
+        _print_json(freed._asdict())
+    else:
+        print(f"deleted {freed.files} unreferenced files ({freed.bytes} bytes)")
+    return 0
+
+
+def add_parsers(sub, store_help: str) -> None:
+    """Add runs, show, compare, export and gc to the reglab parser."""
+    p = sub.add_parser("runs", help="list stored runs")
+    p.add_argument("--experiment")
+    p.add_argument("--status", help="running, finished, failed or interrupted")
+    p.set_defaults(func=runs)
+    p = sub.add_parser("show", help="show one stored run")
+    p.add_argument("run", help="run id (a unique prefix is enough)")
+    p.add_argument("--toml", action="store_true", help="its config, re-runnable")
+    p.set_defaults(func=show)
+    p = sub.add_parser("compare", help="settings and claims of runs side by side")
+    p.add_argument("runs", nargs="+", help="run ids")
+    p.set_defaults(func=compare)
+    p = sub.add_parser("export", help="stored runs as csv, json or into mlflow")
+    p.add_argument("--format", choices=("csv", "json", "mlflow"), default="json")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (--format mlflow)")
+    p.add_argument("--experiment")
+    p.add_argument("--status")
+    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p.set_defaults(func=export)
+    p = sub.add_parser("gc", help="delete artifact files no run references")
+    p.add_argument(
+        "--grace", type=float, default=3600.0,
+        help="spare files younger than this many seconds (default 3600)",
+    )  # fmt: skip
+    p.set_defaults(func=gc)
+    for name in ("runs", "show", "compare", "export", "gc"):
+        parser = sub.choices[name]
+        parser.add_argument("--store", help=store_help)
+        if name != "export":
+            parser.add_argument("--json", action="store_true", help="print JSON")
