@@ -9,10 +9,11 @@ artifact on the group's first run, and each seed's run points at it (info
 ``group_run``). A request for seeds S loads every group whose seeds all lie in S,
 trains the seeds not covered as one new group, and joins the groups along the seed
 axis (``merge``): arrays equal in every group are shared, arrays whose leading axis is
-each group's seed count are concatenated. If that is ambiguous (a per-seed array
-equal across equally sized groups) or impossible (ragged arrays, per-seed keys), all
-of S is trained again as one group. Only the process that calls these methods (the
-driver) writes to the store.
+each group's seed count are concatenated. An array that fits both (equal across
+equally sized groups) is shared if it mirrors a Config value of its name, per seed if
+the groups are single seeds, and otherwise, like ragged arrays or per-seed keys, makes
+the join impossible: then all of S is trained again as one group. Only the process
+that calls these methods (the driver) writes to the store.
 """
 
 from __future__ import annotations
@@ -61,6 +62,13 @@ class Plan:
         return self.train_cfg is None
 
 
+def _equal(value: Any, array: np.ndarray) -> bool:
+    try:
+        return np.array_equal(np.asarray(value), array)
+    except (TypeError, ValueError):
+        return False
+
+
 def merge(parts: list[tuple[tuple[int, ...], Result]]) -> Result | None:
     """Return the groups joined along the seed axis, or None when that is unsafe."""
     if len(parts) == 1:
@@ -79,8 +87,11 @@ def merge(parts: list[tuple[tuple[int, ...], Result]]) -> Result | None:
             v.shape == values[0].shape and np.array_equal(v, values[0], equal_nan=True)
             for v in values
         )
-        if per_seed and shared and len(set(sizes)) == 1:
-            return None  # equal groups, equal arrays: per seed or shared? unknown
+        if per_seed and shared and len(set(sizes)) == 1:  # per seed or shared?
+            mirrors = key in first.config and _equal(first.config[key], values[0])
+            if not mirrors and sizes[0] != 1:
+                return None  # unknown: the caller trains all seeds together
+            shared = mirrors  # a Config value is shared; else single-seed rows
         if shared:
             arrays[key] = values[0]
         elif per_seed:
