@@ -218,12 +218,13 @@ def sweep(args: argparse.Namespace) -> int:
         build_config(mod, settings | p, seeds=args.seeds, quick=args.quick)
         for p in points
     ]
+    out = Path(args.out)
+    _check_writable(out)
+    _download(args)
     console = Console(stderr=True)
     start = time.perf_counter()
     done = _execute(args, [(mod.NAME, c) for c in configs], None, console)
     rows = summarize(points, done)
-    out = Path(args.out)
-    _check_writable(out)
     write_summary(out, rows)
     n_trained = sum(d.trained for d in done)
     if args.json:

@@ -1,0 +1,122 @@
+"""Faults: kill -9 mid-sweep resumes to the same numbers, workers die with their
+parent, Ctrl-C stops promptly, two processes on one store train once."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SWEEP = ["sweep", "mlm_masking", "--grid", "band_sigmas=range(2.0,8.0,0.5)",
+         "--seeds", "2", "--no-progress"]  # fmt: skip
+
+
+def _reglab(*argv, **kw):
+    env = {**os.environ, "REGLAB_CPU_DEVICES": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "reglab", *argv], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw,
+    )  # fmt: skip
+
+
+def _finished(store: Path) -> int:
+    db = store / "runs.sqlite"
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as con:
+            q = "SELECT count(*) FROM runs WHERE status = 'finished'"
+            return con.execute(q).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _numbers(store: Path) -> list:
+    """Return each finished run's (config hash, seed, claims) from `reglab export`."""
+    p = _reglab("export", "--format", "json", "--status", "finished",
+                "--store", str(store / "runs.sqlite"))  # fmt: skip
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    rows = [(r["config_hash"], r["seed"], r["claims"]) for r in json.loads(out)]
+    return sorted(rows, key=lambda r: (r[0], r[1]))
+
+
+def _children(pid: int) -> set[int]:
+    """Return every descendant of pid (Linux /proc)."""
+    found, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = Path(f"/proc/{p}/task").iterdir()
+            kids = {int(k) for t in tasks for k in (t / "children").read_text().split()}
+        except OSError:
+            continue
+        todo += list(kids - found)
+        found |= kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_kill_9_mid_sweep_then_the_same_command_gives_the_same_numbers(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    p = _reglab(*SWEEP, "--jobs", "1", "--store", str(a), "--out", str(a / "o"))
+    deadline = time.monotonic() + 60
+    while _finished(a) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    p.kill()
+    p.wait()
+    assert 2 <= _finished(a) < 24  # killed mid-sweep
+    resumed = _reglab(*SWEEP, "--jobs", "1", "--store", str(a), "--out", str(a / "o"))
+    _, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    assert "from the store" in err
+    whole = _reglab(*SWEEP, "--jobs", "1", "--store", str(b), "--out", str(b / "o"))
+    assert whole.wait(timeout=120) == 0
+    assert _numbers(a) == _numbers(b)
+
+
+def test_workers_exit_when_their_parent_is_killed_and_ctrl_c_is_prompt(tmp_path):
+    for how in (signal.SIGKILL, signal.SIGINT):
+        store = tmp_path / how.name
+        store.mkdir()
+        grid = "n_draws=range(20000,26000,1000)"
+        p = _reglab("sweep", "mlm_masking", "--grid", grid, "--jobs", "2",
+                    "--no-progress", "--store", str(store), "--out", str(store / "o"),
+                    start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while len(_children(p.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5)  # the workers are training
+        kids = _children(p.pid)
+        assert len(kids) >= 2
+        t0 = time.monotonic()
+        os.kill(p.pid, how)
+        _, err = p.communicate(timeout=30)
+        stopped = time.monotonic() - t0
+        deadline = time.monotonic() + 10
+        while any(_alive(k) for k in kids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [k for k in kids if _alive(k)], f"orphans after {how.name}"
+        if how == signal.SIGINT:
+            assert stopped < 3.0, err
+            assert "interrupted" in err and "Traceback" not in err
+
+
+def test_two_processes_on_one_store_train_once(tmp_path):
+    argv = ["run", "mlm_masking", "--set", "n_draws=800", "--jobs", "1",
+            "--no-progress", "--json", "--store", str(tmp_path)]  # fmt: skip
+    ps = [_reglab(*argv, "--out", str(tmp_path / f"o{i}")) for i in range(2)]
+    outs = [json.loads(p.communicate(timeout=120)[0]) for p in ps]
+    assert sorted(o[0]["trained"] for o in outs) == [False, True]
+    assert outs[0][0]["runs"] == outs[1][0]["runs"]
