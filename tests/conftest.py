@@ -2,8 +2,11 @@
 
 import itertools
 import os
+import tempfile
 
 os.environ.setdefault("REGLAB_CPU_DEVICES", "2")  # the multi-device paths are tested
+# a test that forgets --store must not write ./reglab-runs into the checkout
+os.environ.setdefault("REGLAB_STORE", tempfile.mkdtemp(prefix="reglab-test-store-"))
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
@@ -17,3 +20,14 @@ def getkey():
     """Return a function that hands out a fresh PRNG key on each call."""
     counter = itertools.count()
     return lambda: jax.random.fold_in(jax.random.PRNGKey(1234), next(counter))
+
+
+@pytest.fixture(scope="session")
+def quick_report(tmp_path_factory):
+    """Run `reglab reproduce --quick --all --seeds 2` once for the whole session."""
+    from reglab import cli
+
+    out = tmp_path_factory.mktemp("report")
+    args = ["reproduce", "--quick", "--all", "--seeds", "2", "--no-progress"]
+    assert cli.main(args + ["--out", str(out), "--store", str(out / "store")]) == 0
+    return out

@@ -15,8 +15,7 @@ from reglab.experiments.choices import (
     label,
     strength_index,
 )
-from reglab.experiments.plots import named_seed
-from reglab.experiments.weight_decay import plot_probability
+from reglab.experiments.plots import named_seed, plot_probability
 
 PASS, FAIL = "#b7e1b0", "#f4b6b0"  # verdict cell colours
 

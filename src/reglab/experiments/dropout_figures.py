@@ -6,8 +6,7 @@ import matplotlib.figure
 
 from reglab.experiments.base import Figure, Result
 from reglab.experiments.dropout import boundary_length
-from reglab.experiments.plots import named_seed
-from reglab.experiments.weight_decay import plot_probability
+from reglab.experiments.plots import named_seed, plot_probability
 
 
 def _panels(result: Result, panels, key: str, caption: str, cols: int) -> Figure:

@@ -37,6 +37,8 @@ class Config:
     seeds: tuple[int, ...] = (0,)
 
     def __post_init__(self) -> None:
+        if not self.seeds:
+            raise ValueError("seeds must hold at least one seed, got () — e.g. (0,)")
         if not self.p_selects:
             raise ValueError("p_selects is empty; give at least one rate, e.g. 0.15")
         if self.seq_len < 4 or self.n_sequences < 1 or self.n_draws < 1:
@@ -98,38 +100,46 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
                 ratios=cfg.ratios,
             )
 
-        keys = jax.random.split(
-            jax.random.PRNGKey(cfg.seeds[0] * 1000 + i), cfg.n_draws
-        )
-        corrupted, labels = jax.vmap(draw)(keys)  # (draws, n, len)
-        corrupted, labels = np.asarray(corrupted), np.asarray(labels)
-        selected = labels != -100
-        counts = {
-            "eligible": eligible.sum() * cfg.n_draws,
-            "selected": selected.sum(),
-            "selected_special": (selected & ~eligible).sum(),
-            "mask": (selected & (corrupted == mask_id)).sum(),
-            "random": (selected & (corrupted != mask_id) & (corrupted != tokens)).sum(),
-            "keep": (selected & (corrupted == tokens)).sum(),
-            "unselected_changed": (~selected & (corrupted != tokens)).sum(),
-        }
-        arrays[f"counts_{i}"] = np.array([counts[k] for k in sorted(counts)])
+        per_seed = []
+        for seed in cfg.seeds:
+            keys = jax.random.split(jax.random.PRNGKey(seed * 1000 + i), cfg.n_draws)
+            corrupted, labels = jax.vmap(draw)(keys)  # (draws, n, len)
+            corrupted, labels = np.asarray(corrupted), np.asarray(labels)
+            selected = labels != -100
+            changed = corrupted != tokens
+            counts = {
+                "eligible": eligible.sum() * cfg.n_draws,
+                "selected": selected.sum(),
+                "selected_special": (selected & ~eligible).sum(),
+                "mask": (selected & (corrupted == mask_id)).sum(),
+                "random": (selected & (corrupted != mask_id) & changed).sum(),
+                "keep": (selected & ~changed).sum(),
+                "unselected_changed": (~selected & changed).sum(),
+            }
+            per_seed.append([counts[k] for k in sorted(counts)])
+            if len(per_seed) == 1:
+                arrays[f"example_{i}"] = corrupted[0, 0]
+        arrays[f"counts_{i}"] = np.array(per_seed)  # (seeds, kinds of count)
         arrays["count_names"] = np.array(sorted(counts))
-        arrays[f"example_{i}"] = corrupted[0, 0]
         if progress is not None:
             progress(i + 1, len(cfg.p_selects))
     arrays["vocab"] = np.array(vocab)
     return Result(NAME, config_dict(cfg), arrays, {"compile_s": 0.0, "run_s": 0.0})
 
 
-def counts(result: Result, i: int) -> dict[str, int]:
+def counts(result: Result, i: int, s: int | None = None) -> dict[str, int]:
+    """Return rate i's counts in seed s, or summed over the seeds."""
     names = [str(n) for n in result["count_names"]]
-    return dict(zip(names, result[f"counts_{i}"].tolist(), strict=True))
+    c = np.atleast_2d(result[f"counts_{i}"])  # (seeds, kinds)
+    row = c.sum(0) if s is None else c[s]
+    return dict(zip(names, row.tolist(), strict=True))
 
 
-def rates(result: Result, i: int) -> list[tuple[str, float, float, float]]:
+def rates(
+    result: Result, i: int, s: int | None = None
+) -> list[tuple[str, float, float, float]]:
     """Return (what, measured, expected, sigma) for the selection rate and the split."""
-    cfg, c = result.config, counts(result, i)
+    cfg, c = result.config, counts(result, i, s)
     p = cfg["p_selects"][i]
     rows = [("selected", c["selected"] / c["eligible"], p,
              np.sqrt(p * (1 - p) / c["eligible"]))]  # fmt: skip
@@ -142,30 +152,38 @@ def rates(result: Result, i: int) -> list[tuple[str, float, float, float]]:
 def claims(result: Result) -> list[Claim]:
     """Each rate inside its binomial band; specials and unselected tokens untouched."""
     cfg, out = result.config, []
+    n_seeds = len(cfg["seeds"])
     for i, p in enumerate(cfg["p_selects"]):
-        worst = max(abs(m - e) / s for _, m, e, s in rates(result, i))
+        worst = [
+            max(abs(m - e) / sd for _, m, e, sd in rates(result, i, s))
+            for s in range(n_seeds)
+        ]
         detail = ", ".join(
             f"{w} {m:.4f} (rule {e:g})" for w, m, e, _ in rates(result, i)
         )
         out.append(
-            Claim(
+            Claim.over_seeds(
                 f"mlm_rates_follow_rule_p{p:g}",
                 f"{p:.0%} of tokens are selected; of those 80% are masked, 10% replaced"
                 " by a random token and 10% left unchanged.",
-                float(worst),
+                worst,
                 float(cfg["band_sigmas"]),
                 "<",
-                f"largest deviation in binomial standard deviations; {detail}",
+                "largest deviation in binomial standard deviations (each seed its own"
+                f" {cfg['n_draws']} maskings); over all seeds: {detail}",
             )
         )
-        c = counts(result, i)
-        untouched = c["selected_special"] + c["unselected_changed"]
+        untouched = [
+            counts(result, i, s)["selected_special"]
+            + counts(result, i, s)["unselected_changed"]
+            for s in range(n_seeds)
+        ]
         out.append(
-            Claim(
+            Claim.over_seeds(
                 f"mlm_specials_untouched_p{p:g}",
                 "Special tokens and padding are never selected, and unselected"
                 " positions are never changed.",
-                float(untouched),
+                untouched,
                 0.0,
                 "<=",
                 "count of selected special positions plus changed unselected ones",

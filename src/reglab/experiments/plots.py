@@ -46,3 +46,17 @@ def named_seed(seeds, s: int = 0) -> str:
     return (
         f" Panels show seed {seeds[s]} of {len(seeds)} ({', '.join(map(str, seeds))})."
     )
+
+
+def plot_probability(ax, gx, gy, p, x, y, flipped=None) -> object:
+    """Draw P(class 1) filled contours, the p=0.5 boundary and the labelled points."""
+    levels = np.linspace(0.0, 1.0, 11)
+    cs = ax.contourf(gx, gy, p, levels=levels, cmap="RdBu_r", alpha=0.8)
+    ax.contour(gx, gy, p, levels=[0.5], colors="k", linewidths=1.2)
+    ax.scatter(*x[y == 0].T, s=7, c="tab:blue", edgecolors="w", linewidths=0.3)
+    ax.scatter(*x[y == 1].T, s=7, c="tab:red", edgecolors="w", linewidths=0.3)
+    if flipped is not None and flipped.any():
+        ax.scatter(*x[flipped].T, s=40, marker="x", c="k", linewidths=0.9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return cs

@@ -240,13 +240,6 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     return Result(NAME, config_dict(cfg), arrays, tally.timings, tally.notes)
 
 
-def plot_probability(ax, gx, gy, p, x, y, flipped=None) -> object:
-    """Draw P(class 1) filled contours, the p=0.5 boundary and the labelled points."""
-    from reglab.experiments import weight_decay_figures
-
-    return weight_decay_figures.plot_probability(ax, gx, gy, p, x, y, flipped)
-
-
 def swept_index(result: Result, sweep: str, key: str) -> int:
     """Return the column of sweep whose strength is the config's key (e.g. l2_mid)."""
     strengths = result.arrays[f"{sweep}_strengths"]

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.colors import SymLogNorm
 
 from reglab.experiments.base import Figure, Result, Slider
-from reglab.experiments.plots import band, named_seed, seed_note
+from reglab.experiments.plots import band, named_seed, plot_probability, seed_note
 from reglab.experiments.weight_decay import (
     SWEEPS,
     dead_unit_fraction,
@@ -25,20 +25,6 @@ SYMBOL = {"l2": r"$\lambda_2$", "l1": r"$\lambda_1$", "prox": r"$\lambda_1$"}
 WORD = {"l2": "λ₂", "l1": "λ₁", "prox": "λ₁"}  # captions are HTML: no mathtext there
 LABEL = {"l2": "L2", "l1": "L1 (subgradient)", "prox": "L1 (proximal)"}
 COLOR = {"l2": "tab:blue", "l1": "tab:orange", "prox": "tab:green"}
-
-
-def plot_probability(ax, gx, gy, p, x, y, flipped=None) -> object:
-    """Draw P(class 1) filled contours, the p=0.5 boundary and the labelled points."""
-    levels = np.linspace(0.0, 1.0, 11)
-    cs = ax.contourf(gx, gy, p, levels=levels, cmap="RdBu_r", alpha=0.8)
-    ax.contour(gx, gy, p, levels=[0.5], colors="k", linewidths=1.2)
-    ax.scatter(*x[y == 0].T, s=7, c="tab:blue", edgecolors="w", linewidths=0.3)
-    ax.scatter(*x[y == 1].T, s=7, c="tab:red", edgecolors="w", linewidths=0.3)
-    if flipped is not None and flipped.any():
-        ax.scatter(*x[flipped].T, s=40, marker="x", c="k", linewidths=0.9)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    return cs
 
 
 def _boundary_figure(result: Result, sweep: str) -> Figure:
