@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
     claim_cpu_devices()
-    from reglab.reproduce import configure_xla, enable_compile_cache
+    from reglab.placement import configure_xla, enable_compile_cache
 
     configure_xla()
     enable_compile_cache()

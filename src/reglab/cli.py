@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 from reglab import experiments
+from reglab.lab import outputs
 
 
 def _parse_names(only: str | None, everything: bool = False) -> list[str]:
@@ -44,22 +43,6 @@ def _check_writable(out: Path) -> None:
             f"reglab: cannot write to --out {str(out)!r} ({err.strerror});"
             " choose a writable directory"
         ) from err
-
-
-def _versions() -> dict[str, str]:
-    import jax
-    import matplotlib
-    import numpy
-
-    import reglab
-
-    return {
-        "reglab": reglab.__version__,
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "numpy": numpy.__version__,
-        "matplotlib": matplotlib.__version__,
-    }
 
 
 def _open_lab(args: argparse.Namespace):
@@ -124,7 +107,7 @@ def reproduce(args: argparse.Namespace) -> int:
 def _render_jobs(args, jobs, out: Path, console) -> int:
     """Train or load jobs, render their sections, write the report; print a summary."""
     start = time.perf_counter()
-    done = _Outputs(quick=args.quick)
+    done = outputs.Outputs(quick=args.quick)
     try:
         finished = _execute(
             args, jobs, out, console, on_done=lambda d: done.add(d.section, console)
@@ -133,7 +116,9 @@ def _render_jobs(args, jobs, out: Path, console) -> int:
         if done.sections:
             order = {n: i for i, (n, _) in enumerate(jobs)}
             done.sections.sort(key=lambda s: order[s.name])
-            page = _write_outputs(out, done, args.quick, time.perf_counter() - start)
+            page = outputs.write_outputs(
+                out, done, args.quick, time.perf_counter() - start
+            )
             n_pass = sum(c.passed for s in done.sections for c in s.claims)
             n_all = sum(len(s.claims) for s in done.sections)
             console.print(
@@ -230,95 +215,13 @@ def sweep(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        _print_sweep(rows, console)
+        outputs.print_sweep(rows, console)
         print(f"sweep: {out.resolve() / 'sweep.json'}")
     console.print(
         f"{len(points)} points ({n_trained} trained, {len(points) - n_trained} from the"
         f" store) in {time.perf_counter() - start:.1f} s"
     )
     return 0
-
-
-def _print_sweep(rows: list[dict], console) -> None:
-    """Print one table: a row per grid point, a column per claim (mean [interval])."""
-    from rich.table import Table
-
-    axes = list(rows[0]["point"]) if rows else []
-    names = list(dict.fromkeys(n for r in rows for n in r["claims"]))
-    table = Table(title="claims per grid point: seed mean [95% interval] (holds in)")
-    for col in [*axes, *names]:
-        table.add_column(col)
-    for r in rows:
-        cells = [repr(v) for v in r["point"].values()]
-        for n in names:
-            c = r["claims"].get(n)
-            if c is None:
-                cells.append("-")
-                continue
-            lo, hi = c["interval"] or (c["measured"], c["measured"])
-            mark = "[green]✓[/]" if c["passed"] else "[red]✗[/]"
-            cells.append(f"{mark} {c['measured']:.3g} [{lo:.3g}, {hi:.3g}]")
-        table.add_row(*cells)
-    console.print(table)
-
-
-@dataclasses.dataclass
-class _Outputs:
-    quick: bool = False
-    sections: list = dataclasses.field(default_factory=list)
-
-    def add(self, section, console) -> None:
-        """Keep a finished section and print its outcome."""
-        self.sections.append(section)
-        what = (
-            "re-rendered the saved result"
-            if section.cached
-            else (f"trained in {section.timings.get('total_s', 0):.1f} s")
-        )
-        console.print(f"[bold]{section.name}[/]: {what}")
-        from reglab.report import failure_reason
-
-        for c in section.claims:
-            mark = "[green]pass[/]" if c.passed else "[red]FAIL[/]"
-            agree = f" ({c.agreement})" if len(c.per_seed) > 1 else ""
-            console.print(
-                f"  {mark} {c.name}: {c.measured:.4g} {c.comparison}"
-                f" {c.threshold:.4g}{agree}",
-                highlight=False,
-            )
-            if not c.passed:
-                console.print(f"       why: {failure_reason(c, self.quick)}")
-
-
-def _write_outputs(out: Path, done: _Outputs, quick: bool, total: float) -> Path:
-    """Write claims.json, metrics.json, metrics.csv and index.html; return the page."""
-    from reglab.report import write_report
-
-    claims = [
-        {"experiment": s.name, **c.to_dict()} for s in done.sections for c in s.claims
-    ]
-    metrics = {
-        s.name: {"timings": s.timings, "notes": s.notes}
-        | {c.name: c.measured for c in s.claims}
-        for s in done.sections
-    }
-    (out / "claims.json").write_text(json.dumps(claims, indent=2))
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    with open(out / "metrics.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["experiment", "claim", "measured", "threshold", "passed"])
-        for c in claims:
-            writer.writerow(
-                [c["experiment"], c["name"], c["measured"], c["threshold"], c["passed"]]
-            )
-    return write_report(
-        out,
-        done.sections,
-        title="reglab: regularization, reproduced" + (" (quick run)" if quick else ""),
-        versions=_versions(),
-        total_seconds=total,
-        quick=quick,
-    )
 
 
 def list_experiments(args: argparse.Namespace) -> int:
@@ -438,8 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the reglab console script: known errors print one line."""
     args = parser().parse_args(argv)
     from reglab.lab import LabError
-    from reglab.placement import claim_cpu_devices
-    from reglab.reproduce import configure_xla
+    from reglab.placement import claim_cpu_devices, configure_xla
     from reglab.store import StoreError
 
     configure_xla()  # before any JAX computation creates the backend

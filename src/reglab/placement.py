@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -71,6 +72,27 @@ def claim_cpu_devices() -> int | None:
     except RuntimeError:  # the backend has started: the count is fixed
         return None
     return n
+
+
+def configure_xla() -> None:
+    """Ask XLA for backend optimization level 1 unless the user chose one.
+
+    Measured here: compiles ~20% faster than the default level with the same run time
+    (2-64-64-2 x 18: 2.28 -> 1.90 s, 14.8 -> 14.4 us/step; level 0 is 8x slower to
+    run). Must run before JAX creates its CPU backend; worker processes inherit it.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_backend_optimization_level" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level=1".strip()
+
+
+def enable_compile_cache() -> None:
+    """Keep compiled programs across processes: later runs skip most compilation."""
+    import jax
+
+    cache = Path(os.environ.get("REGLAB_CACHE", Path.home() / ".cache" / "reglab"))
+    jax.config.update("jax_compilation_cache_dir", str(cache / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 # Measured on the 2-core machine: for small networks XLA's per-member cost is flat up

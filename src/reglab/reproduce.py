@@ -6,34 +6,12 @@ processes, since two processes use two cores where JAX threads in one process do
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 from reglab import experiments
 from reglab.experiments.base import Progress, Result
 from reglab.report import Section, save_figure, save_slider
-
-
-def configure_xla() -> None:
-    """Ask XLA for backend optimization level 1 unless the user chose one.
-
-    Measured here: compiles ~20% faster than the default level with the same run time
-    (2-64-64-2 x 18: 2.28 -> 1.90 s, 14.8 -> 14.4 us/step; level 0 is 8x slower to
-    run). Must run before JAX creates its CPU backend; worker processes inherit it.
-    """
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_backend_optimization_level" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level=1".strip()
-
-
-def enable_compile_cache() -> None:
-    """Keep compiled programs across processes: later runs skip most compilation."""
-    import jax
-
-    cache = Path(os.environ.get("REGLAB_CACHE", Path.home() / ".cache" / "reglab"))
-    jax.config.update("jax_compilation_cache_dir", str(cache / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def describe_devices() -> str:

@@ -18,6 +18,7 @@ from reglab import experiments
 from reglab.experiments.base import Result
 from reglab.lab import LabError, sweep
 from reglab.lab.runner import Lab, Plan, merge
+from reglab.progress import Bars
 
 
 @dataclasses.dataclass
@@ -65,65 +66,6 @@ class InlineExecutor:
         sweep.EVENTS = None
 
 
-class Bars:
-    """One bar per job plus an overall ETA; a job says 'compiling' until it moves."""
-
-    def __init__(self, console, disable: bool) -> None:
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("[bold]{task.description:<34}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-            disable=disable,
-        )
-        self.tasks: dict[str, Any] = {}
-        self.total = None
-
-    def __enter__(self) -> Bars:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.progress.__exit__(*exc)
-
-    def add(self, tag: str) -> None:
-        """Add a job's bar, shown as compiling until its first epochs are done."""
-        if self.total is None and not self.tasks:
-            self.total = self.progress.add_task("all (overall ETA)", total=0.0)
-        self.tasks[tag] = self.progress.add_task(f"{tag}: compiling", total=1.0)
-        self.progress.update(self.total, total=len(self.tasks))
-
-    def update(self, tag: str, done: int, total: int) -> None:
-        """Move a job's bar to done of total epochs."""
-        if tag not in self.tasks:
-            return
-        self.progress.update(
-            self.tasks[tag], completed=done / max(total, 1), description=tag
-        )
-        overall = sum(t.completed for t in self.progress.tasks if t.id in self._ids())
-        self.progress.update(self.total, completed=overall)
-
-    def _ids(self) -> set:
-        return set(self.tasks.values())
-
-    def finish(self, tag: str) -> None:
-        """Hide a finished job's bar."""
-        if tag in self.tasks:
-            self.update(tag, 1, 1)
-            self.progress.update(self.tasks[tag], visible=False)
-
-
 def make_executor(jobs: int, n_tasks: int):
     """Return an executor: this process for one job, else spawned workers."""
     import os
@@ -132,8 +74,11 @@ def make_executor(jobs: int, n_tasks: int):
 
     jobs = min(jobs or os.cpu_count() or 1, max(n_tasks, 1))
     if jobs <= 1:
-        from reglab.placement import claim_cpu_devices
-        from reglab.reproduce import configure_xla, enable_compile_cache
+        from reglab.placement import (
+            claim_cpu_devices,
+            configure_xla,
+            enable_compile_cache,
+        )
 
         configure_xla()
         claim_cpu_devices()

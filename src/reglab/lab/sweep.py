@@ -96,8 +96,7 @@ def init_worker(parent: int, events: Any, env: dict[str, str]) -> None:
     os.environ.update(env)
     global EVENTS
     EVENTS = events
-    from reglab.placement import claim_cpu_devices
-    from reglab.reproduce import configure_xla, enable_compile_cache
+    from reglab.placement import claim_cpu_devices, configure_xla, enable_compile_cache
 
     configure_xla()
     claim_cpu_devices()

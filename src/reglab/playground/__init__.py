@@ -26,9 +26,9 @@ def serve(
     """Serve the playground until interrupted; compile the default program first."""
     import uvicorn
 
+    from reglab.placement import configure_xla, enable_compile_cache
     from reglab.playground import controls
     from reglab.playground.engine import WARMUP
-    from reglab.reproduce import configure_xla, enable_compile_cache
 
     configure_xla()  # before JAX starts its backend
     enable_compile_cache()  # a second start takes its programs from disk

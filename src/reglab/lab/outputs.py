@@ -1,0 +1,108 @@
+"""What a command leaves behind: its summary, claims and metrics files, the report."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import platform
+from pathlib import Path
+
+
+def versions() -> dict[str, str]:
+    """Return the versions the report names."""
+    import jax
+    import matplotlib
+    import numpy
+
+    import reglab
+
+    return {
+        "reglab": reglab.__version__,
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "numpy": numpy.__version__,
+        "matplotlib": matplotlib.__version__,
+    }
+
+
+def print_sweep(rows: list[dict], console) -> None:
+    """Print one table: a row per grid point, a column per claim (mean [interval])."""
+    from rich.table import Table
+
+    axes = list(rows[0]["point"]) if rows else []
+    names = list(dict.fromkeys(n for r in rows for n in r["claims"]))
+    table = Table(title="claims per grid point: seed mean [95% interval] (holds in)")
+    for col in [*axes, *names]:
+        table.add_column(col)
+    for r in rows:
+        cells = [repr(v) for v in r["point"].values()]
+        for n in names:
+            c = r["claims"].get(n)
+            if c is None:
+                cells.append("-")
+                continue
+            lo, hi = c["interval"] or (c["measured"], c["measured"])
+            mark = "[green]✓[/]" if c["passed"] else "[red]✗[/]"
+            cells.append(f"{mark} {c['measured']:.3g} [{lo:.3g}, {hi:.3g}]")
+        table.add_row(*cells)
+    console.print(table)
+
+
+@dataclasses.dataclass
+class Outputs:
+    quick: bool = False
+    sections: list = dataclasses.field(default_factory=list)
+
+    def add(self, section, console) -> None:
+        """Keep a finished section and print its outcome."""
+        self.sections.append(section)
+        what = (
+            "re-rendered the saved result"
+            if section.cached
+            else (f"trained in {section.timings.get('total_s', 0):.1f} s")
+        )
+        console.print(f"[bold]{section.name}[/]: {what}")
+        from reglab.report import failure_reason
+
+        for c in section.claims:
+            mark = "[green]pass[/]" if c.passed else "[red]FAIL[/]"
+            agree = f" ({c.agreement})" if len(c.per_seed) > 1 else ""
+            console.print(
+                f"  {mark} {c.name}: {c.measured:.4g} {c.comparison}"
+                f" {c.threshold:.4g}{agree}",
+                highlight=False,
+            )
+            if not c.passed:
+                console.print(f"       why: {failure_reason(c, self.quick)}")
+
+
+def write_outputs(out: Path, done: Outputs, quick: bool, total: float) -> Path:
+    """Write claims.json, metrics.json, metrics.csv and index.html; return the page."""
+    from reglab.report import write_report
+
+    claims = [
+        {"experiment": s.name, **c.to_dict()} for s in done.sections for c in s.claims
+    ]
+    metrics = {
+        s.name: {"timings": s.timings, "notes": s.notes}
+        | {c.name: c.measured for c in s.claims}
+        for s in done.sections
+    }
+    (out / "claims.json").write_text(json.dumps(claims, indent=2))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    with open(out / "metrics.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["experiment", "claim", "measured", "threshold", "passed"])
+        for c in claims:
+            writer.writerow(
+                [c["experiment"], c["name"], c["measured"], c["threshold"], c["passed"]]
+            )
+    return write_report(
+        out,
+        done.sections,
+        title="reglab: regularization, reproduced" + (" (quick run)" if quick else ""),
+        versions=versions(),
+        total_seconds=total,
+        quick=quick,
+    )
