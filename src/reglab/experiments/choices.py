@@ -60,8 +60,8 @@ class Config:
     tau: float = 5e4
     epochs: int = 10_000
     batch_size: int = 32
-    # six of the post's nine: 0.015 marks where the reference sweep collapses; with 3
-    # seeds a program holds groups of 3 configs, so 6 cost no more than 5
+    # six of the post's nine: at 0.015 the reference starts to collapse to a line (in
+    # some seeds); with 3 seeds a program holds groups of 3 configs, so 6 cost as 5
     l2_strengths: tuple[float, ...] = (0.0, 0.0025, 0.005, 0.01, 0.015, 0.02)
     moderate: float = 0.0025  # the post's "most moderate amount" of regularization
     # the post's picture: every strength up to here smooths the boundary yet still
@@ -312,8 +312,9 @@ LABELS = {
 WHY = {
     "reference": "the post shows one run; over seeds its effect may be weaker",
     "batch_sum": "a batch sum at the post's learning rate is a 32x larger likelihood"
-    " step (0.15 x 32 = 4.8 on the mean gradient) with strengths / 32: the decay per"
-    " step is unchanged, the data term overwhelms it",
+    " step (0.15 x 32 = 4.8 on the mean gradient; the decay per step is unchanged):"
+    " training is chaotic, some members end predicting one class, and its numbers"
+    " move with any change of float32 rounding",
     "glorot_normal": "Glorot gives the 2-wide input layer std 0.17 (LeCun 0.71): under"
     " coupled L2 such small first-layer weights decay into a near-linear boundary",
     "glorot_uniform": "Glorot's input-layer weights are small (as Glorot normal)",
