@@ -10,6 +10,7 @@ import pytest
 from reglab import nn
 from reglab.ensemble import Ensemble
 from reglab.experiments import choices as ch
+from reglab.experiments import choices_figures as chf
 from reglab.experiments.base import Result
 from reglab.optim import OptimizerSpec
 from reglab.train import TrainSpec, train
@@ -103,7 +104,7 @@ def test_batch_sum_settings_give_the_sum_step_and_mean_the_mean_step():
 
 
 def test_figures_render_every_variant(result):
-    figs = {f.key: f for f in ch.figures(result)}
+    figs = {f.key: f for f in chf.figures(result)}
     assert set(figs) == {
         "fig_choices_l2_boundaries",
         "fig_choices_accuracy_table",
@@ -133,7 +134,7 @@ def test_result_round_trips_and_reproduces_claims(result, tmp_path):
     assert [c.to_dict() for c in ch.claims(loaded)] == [
         c.to_dict() for c in ch.claims(result)
     ]
-    assert [f.key for f in ch.figures(loaded)] == [f.key for f in ch.figures(result)]
+    assert [f.key for f in chf.figures(loaded)] == [f.key for f in chf.figures(result)]
 
 
 def test_variants_can_be_turned_off():

@@ -28,7 +28,6 @@ from reglab.data import make_moons, make_moons_test
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import (
     Claim,
-    Figure,
     Progress,
     Result,
     Tally,
@@ -290,13 +289,6 @@ def _run_dropout(cfg: Config, tally: Tally, i: int) -> dict[str, np.ndarray]:
         "dropout_grid_x": gx,
         "dropout_grid_y": gy,
     }
-
-
-def figures(result: Result) -> list[Figure]:
-    """Return the boundaries, the accuracy table and the verdicts, choice by choice."""
-    from reglab.experiments.choices_figures import figures as draw
-
-    return draw(result)
 
 
 # --- claims ------------------------------------------------------------------------
