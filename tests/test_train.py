@@ -396,3 +396,90 @@ def test_train_chunks_stream_the_run_that_train_returns(data):
     for k in whole.params:
         np.testing.assert_array_equal(last.params[k], whole.params[k])
     assert not np.array_equal(chunks[0].params["W2"], chunks[-1].params["W2"])
+
+
+def _checkpoints(data, ens, spec, **kw):
+    """Return the final result and each checkpoint (epoch -> arrays) of a run."""
+    saved = {}
+    whole = fit(data, ens, spec, checkpoint=lambda e, a: saved.setdefault(e, a),
+                checkpoint_every_s=0, **kw)  # fmt: skip
+    return whole, saved
+
+
+def _assert_same_run(a, b):
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    for name, h in a.history.items():
+        for m in h:
+            np.testing.assert_array_equal(h[m], b.history[name][m])
+    for m in a.running:
+        np.testing.assert_array_equal(a.running[m], b.running[m])
+    for k in a.snapshots:
+        np.testing.assert_array_equal(a.snapshots[k], b.snapshots[k])
+    for f in ("diverged", "exploded", "stopped_epoch", "best_epoch"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    jax.tree.map(np.testing.assert_array_equal, a.opt_state, b.opt_state)
+    assert a.failures == b.failures
+
+
+@pytest.mark.parametrize(
+    "spec, settings, early",
+    [
+        (SPEC, {"learning_rate": 0.3, "l2_strength": [0, 0.01, 0.02, 0.03, 5.0]}, None),
+        (
+            DROPOUT_SPEC,
+            {"learning_rate": 0.05, "p_drop": [0.0, 0.2, 0.4, 0.5, 0.1]},
+            EarlyStopping(monitor="train", patience=2, restore_best=True),
+        ),
+    ],
+    ids=["sgd", "adam_dropout_early_stopping"],
+)
+def test_resume_from_a_checkpoint_ends_bit_identical(data, spec, settings, early):
+    # 2 seeds x 5 configs: two groups of 3, one padded; resumed on another device count
+    spec = TrainSpec(spec.model, spec.optimizer, epochs=6, batch_size=8,
+                     chunk_epochs=2)  # fmt: skip
+    ens = Ensemble.grid(seeds=(0, 1), **settings)
+    kw = dict(eval_sets={"train": data}, snapshot_params=("W1",),
+              snapshot_epochs=(2, 5), early_stopping=early)  # fmt: skip
+    whole, saved = _checkpoints(data, ens, spec, devices=1, **kw)
+    assert sorted(saved) == [1, 3, 5, 6]  # every chunk's end (every_s=0)
+    resumed = fit(data, ens, spec, devices=2, resume=saved[3], **kw)
+    _assert_same_run(whole, resumed)
+    again = fit(data, ens, spec, resume=saved[6], **kw)  # it had ended: no training
+    _assert_same_run(whole, again)
+    assert again.run_seconds == 0.0
+
+
+def test_checkpointing_numbers_the_train_calls_and_resumes_each(data):
+    from reglab.train import checkpointing
+
+    spec = TrainSpec(MODEL, optim.OptimizerSpec("sgd"), epochs=6, batch_size=8,
+                     chunk_epochs=2)  # fmt: skip
+    ens, ens2 = (
+        Ensemble.grid(seeds=(0,), learning_rate=lr) for lr in ([0.1, 0.3], 0.2)
+    )
+    saved: dict = {}
+    with checkpointing(lambda call, e, a: saved.setdefault((call, e), a), every_s=0):
+        first, second = fit(data, ens, spec), fit(data, ens2, spec)
+    assert sorted(saved) == [(c, e) for c in (0, 1) for e in (1, 3, 5, 6)]
+    resumes = {0: saved[0, 6], 1: saved[1, 3]}  # the 1st had ended, the 2nd had not
+    with checkpointing(lambda *a: None, resumes.get):
+        again = fit(data, ens, spec), fit(data, ens2, spec)
+    _assert_same_run(first, again[0])
+    _assert_same_run(second, again[1])
+
+
+def test_resume_from_another_run_raises(data):
+    spec = TrainSpec(MODEL, optim.OptimizerSpec("sgd"), epochs=6, batch_size=8,
+                     chunk_epochs=2)  # fmt: skip
+    ens = Ensemble.grid(seeds=(0,), learning_rate=[0.1, 0.3])
+    _, saved = _checkpoints(data, ens, spec)
+    other = Ensemble.grid(seeds=(0,), learning_rate=[0.1, 0.2])
+    with pytest.raises(ValueError, match="saved by a different run.*resume=None"):
+        fit(data, other, spec, resume=saved[3])
+    cut = {k: v for k, v in saved[3].items() if k != "state/params/W1"}
+    with pytest.raises(ValueError, match="lacks 'state/params/W1'"):
+        fit(data, ens, spec, resume=cut)
+    bad = {**saved[3], "state/params/W1": saved[3]["state/params/W1"][:, :1]}
+    with pytest.raises(ValueError, match=r"'state/params/W1' has shape \(1, 1, 2, 8\)"):
+        fit(data, ens, spec, resume=bad)

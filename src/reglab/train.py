@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from reglab import checkpoint as ckpt
 from reglab import nn, placement, program
 from reglab.ensemble import Ensemble
 from reglab.optim import penalty_mask
@@ -34,6 +35,8 @@ from reglab.specs import AugmentFn, EarlyStopping, TrainSpec
 
 Array = jax.Array
 Progress = Callable[[int, int], None]
+Checkpoint = Callable[[int, dict[str, np.ndarray]], None]  # (epoch, arrays)
+checkpointing = ckpt.checkpointing  # the lab's seam: hooks for every train call
 
 
 @dataclass
@@ -126,6 +129,9 @@ def train(
     augment_fn: AugmentFn | None = None,
     progress: Progress | None = None,
     devices: int | Sequence[jax.Device] | None = None,
+    checkpoint: Checkpoint | None = None,
+    checkpoint_every_s: float = 30.0,
+    resume: dict[str, np.ndarray] | None = None,
 ) -> TrainResult:
     """Train every member of the ensemble on (x, y); return arrays per member.
 
@@ -135,12 +141,22 @@ def train(
     devices: where the members train, side by side (a config is never split): None
     for every device of JAX's default backend (on the CPU one per core, see
     ``reglab.placement``), n for the first n, or a list of devices.
+    checkpoint(epoch, arrays): called with the whole training state at a chunk's
+    end, at most every checkpoint_every_s seconds and at the last chunk
+    (``reglab.checkpoint`` names the arrays); resume: such arrays, to continue from
+    the epoch after theirs, ending bit-identical to the run never interrupted.
+    Inside a ``checkpointing`` block, both come from its hooks unless given.
     """
+    session = ckpt.ACTIVE.get()
+    if session is not None and checkpoint is None and resume is None:
+        checkpoint, resume = session.next_call()
+        checkpoint_every_s = session.every_s
     chunks = train_chunks(
         spec, ensemble, x, y, eval_sets=eval_sets, record=record,
         snapshot_params=snapshot_params, snapshot_epochs=snapshot_epochs,
         early_stopping=early_stopping, augment_fn=augment_fn, progress=progress,
-        devices=devices,
+        devices=devices, checkpoint=checkpoint,
+        checkpoint_every_s=checkpoint_every_s, resume=resume,
     )  # fmt: skip
     (last,) = collections.deque(chunks, maxlen=1)  # run to the end, keep the last
     return last.result()
@@ -160,6 +176,9 @@ def train_chunks(
     augment_fn: AugmentFn | None = None,
     progress: Progress | None = None,
     devices: int | Sequence[jax.Device] | None = None,
+    checkpoint: Checkpoint | None = None,
+    checkpoint_every_s: float = 30.0,
+    resume: dict[str, np.ndarray] | None = None,
 ) -> Iterator[Chunk]:
     """Train the ensemble chunk by chunk, yielding a Chunk after each (see ``train``).
 
@@ -173,6 +192,7 @@ def train_chunks(
     devices: where the members train, side by side (a config is never split): None
     for every device of JAX's default backend (on the CPU one per core, see
     ``reglab.placement``), n for the first n, or a list of devices.
+    checkpoint, checkpoint_every_s, resume: see ``train``.
     """
     devs = _devices(devices)
     model = spec.model
@@ -257,6 +277,19 @@ def train_chunks(
     init_program, init_s = placement.compiled(("init", static, shapes), start_state,
                                      (hyper, seeds))  # fmt: skip
     state, keys = init_program(hyper, seeds)
+    # what a checkpoint must have been made by: resuming under anything else is refused
+    stamp = ckpt.fingerprint(
+        repr(spec), repr(early_stopping), names, records, snaps_at,
+        tuple(snapshot_params), ensemble.seeds, sorted(values),
+        *(np.asarray(values[k]) for k in sorted(values)),
+    )  # fmt: skip
+    failures: list[str] = []
+    c0, ended = 0, None  # the first chunk to run; the epoch a resumed run had ended
+    if resume is not None:
+        state = ckpt.restore(state, resume, C, stamp)
+        failures = [str(f) for f in resume["meta/failures"]]
+        c0 = (int(resume["meta/epoch"]) + 1) // L  # checkpoints end chunks
+        ended = int(resume["meta/epoch"]) if resume["meta/done"] else None
     # Each device runs the same one-device program on its share of whole groups
     # (dispatch is asynchronous, so they run side by side): a member's arithmetic is
     # then the same on any number of devices, which an SPMD-partitioned program did
@@ -270,8 +303,8 @@ def train_chunks(
         whole = np.concatenate([np.asarray(p) for p in parts])
         return np.asarray(placement.from_groups(whole, C))
 
-    failures: list[str] = []
-    reported = np.zeros(ensemble.shape, bool)
+    reported = members([s.diverged for s in (r.state for r in runs)])
+    due = ckpt.Every(checkpoint_every_s)
 
     def finish(states, run_s: float) -> TrainResult:
         """Return the TrainResult of the members as they are in states."""
@@ -320,9 +353,13 @@ def train_chunks(
         )
 
     start = time.perf_counter()
+    if ended is not None:  # the checkpoint is of the run's end: nothing to train
+        states = [run.state for run in runs]
+        yield Chunk(ended, E, True, states, members, partial(finish, run_s=0.0))
+        return
     for run in runs:
-        run.step(jnp.int32(0))
-    for c in range(n_chunks):
+        run.step(jnp.int32(c0 * L))
+    for c in range(c0, n_chunks):
         states = [run.state for run in runs]  # chunk c, still running
         epoch = min((c + 1) * L - 1, E)
         diverged = members([s.diverged for s in states])  # waits for chunk c
@@ -343,6 +380,9 @@ def train_chunks(
         elapsed = time.perf_counter() - start
         if progress is not None:
             progress(epoch, E)
+        if checkpoint is not None and due.due(done):
+            host = jax.tree.map(lambda *parts: members(parts), *states)  # (S, C, ...)
+            checkpoint(epoch, ckpt.pack(host, epoch, done, stamp, failures))
         yield Chunk(epoch, E, done, states, members, partial(finish, run_s=elapsed))
         if done:
             return
