@@ -73,7 +73,8 @@ def _execute(args, jobs_list, out: Path | None, console, on_done=None):
     from reglab.lab.driver import execute, make_executor
 
     lab = _open_lab(args)
-    executor = make_executor(getattr(args, "jobs", 1), len(jobs_list))
+    kind = getattr(args, "executor", "local")
+    executor = make_executor(getattr(args, "jobs", 1), len(jobs_list), kind)
     with lab.lock(jobs_list):
         return execute(
             lab, jobs_list, out=out, executor=executor, console=console,
@@ -208,7 +209,13 @@ def sweep(args: argparse.Namespace) -> int:
     _download(args)
     console = Console(stderr=True)
     start = time.perf_counter()
-    done = _execute(args, [(mod.NAME, c) for c in configs], None, console)
+    from reglab.lab.driver import JobsFailed
+
+    try:
+        done = _execute(args, [(mod.NAME, c) for c in configs], None, console)
+    except JobsFailed as e:  # name each failed point by its settings
+        labels = [" ".join(f"{k}={v}" for k, v in p.items()) for p in points]
+        raise JobsFailed(e.failed, labels, "points") from None
     rows = summarize(points, done)
     write_summary(out, rows)
     n_trained = sum(d.trained for d in done)
@@ -318,6 +325,14 @@ def parser() -> argparse.ArgumentParser:
         help="a grid axis: values, or range(a,b[,step]) (b excluded)",
     )  # fmt: skip
     _common(swp)
+    swp.add_argument(
+        "--executor", choices=("local", "ray"), default="local",
+        help="local: worker processes here; ray: one Ray task per point (reglab[ray])",
+    )  # fmt: skip
+    swp.add_argument(
+        "--address", metavar="ADDR",
+        help="with --executor ray: an existing Ray cluster (default: a local Ray)",
+    )  # fmt: skip
     swp.set_defaults(func=sweep, out="reglab-sweep")
     lst = sub.add_parser("list", help="list the experiments and their settings")
     lst.set_defaults(func=list_experiments)
@@ -341,11 +356,18 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the reglab console script: known errors print one line."""
     args = parser().parse_args(argv)
     from reglab.lab import LabError
-    from reglab.placement import claim_cpu_devices, configure_xla
     from reglab.store import StoreError
 
-    configure_xla()  # before any JAX computation creates the backend
     try:
+        if getattr(args, "executor", "local") == "ray":
+            from reglab.lab.ray_executor import connect
+
+            connect(args.address, args.jobs or None)  # before JAX: Ray forks daemons
+        elif getattr(args, "address", None):
+            raise LabError("--address needs --executor ray")
+        from reglab.placement import claim_cpu_devices, configure_xla
+
+        configure_xla()  # before any JAX computation creates the backend
         claim_cpu_devices()  # one JAX CPU device per core, before JAX starts
         return args.func(args)
     except (LabError, StoreError, ValueError) as err:

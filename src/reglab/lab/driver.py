@@ -66,10 +66,14 @@ class InlineExecutor:
         sweep.EVENTS = None
 
 
-def make_executor(jobs: int, n_tasks: int):
-    """Return an executor: this process for one job, else spawned workers."""
+def make_executor(jobs: int, n_tasks: int, kind: str = "local"):
+    """Return an executor: Ray tasks, this process for one job, or spawned workers."""
     import os
 
+    if kind == "ray":
+        from reglab.lab.ray_executor import RayExecutor
+
+        return RayExecutor()
     from reglab.placement import ENV, available_cores
 
     jobs = min(jobs or os.cpu_count() or 1, max(n_tasks, 1))
@@ -150,6 +154,7 @@ def execute(
 
     section_result: dict[str, Result] = {}
     trained_tags: set[str] = set()
+    failed: dict[int, str] = {}  # job index -> why (executors that keep going)
     queue_ = []
     for tag in order:
         t = task(tag, plans[tag])
@@ -171,10 +176,15 @@ def execute(
                     if tag is None:
                         continue
                     if isinstance(value, BaseException):
-                        fail(lab, running.pop(tag, []), value)
-                        raise LabError(
-                            f"{plans[tag].name} failed: {type(value).__name__}: {value}"
-                        ) from value
+                        why = fail(lab, running.pop(tag, []), value)
+                        if not getattr(executor, "keep_going", False):
+                            raise LabError(
+                                f"{plans[tag].name} failed: {type(value).__name__}:"
+                                f" {value}"
+                            ) from value
+                        failed[tags.index(tag)] = why  # the others still complete
+                        bars.finish(tag)
+                        continue
                     again = record(tag, value)
                     if again is not None:
                         queue_.append(again)
@@ -195,11 +205,25 @@ def execute(
             lab.end(runs, "failed", "stopped: another job failed")
         raise
     executor.close(cancel=False)
+    if failed:
+        raise JobsFailed(failed, tags)
     return [results[t] for t in tags]
 
 
-def fail(lab: Lab, runs: list, error: BaseException) -> None:
-    """Mark runs failed with the error (a worker that died says so)."""
+class JobsFailed(LabError):
+    """Some jobs failed (after any retries) while the others finished and were saved."""
+
+    def __init__(self, failed: dict[int, str], labels: list[str], what="jobs") -> None:
+        self.failed = failed
+        lines = "; ".join(f"{labels[i]}: {why}" for i, why in sorted(failed.items()))
+        super().__init__(
+            f"{len(failed)} of {len(labels)} {what} failed ({lines}); the others are"
+            " saved and the same command runs only what is missing"
+        )
+
+
+def fail(lab: Lab, runs: list, error: BaseException) -> str:
+    """Mark runs failed with the error (a worker that died says so); return why."""
     from concurrent.futures.process import BrokenProcessPool
 
     why = (
@@ -208,3 +232,4 @@ def fail(lab: Lab, runs: list, error: BaseException) -> None:
         else f"{type(error).__name__}: {error}"
     )
     lab.end(runs, "failed", why)
+    return why
