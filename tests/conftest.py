@@ -2,6 +2,7 @@
 
 import itertools
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("REGLAB_CPU_DEVICES", "2")  # the multi-device paths are tested
@@ -31,3 +32,24 @@ def quick_report(tmp_path_factory):
     args = ["reproduce", "--quick", "--all", "--seeds", "2", "--no-progress"]
     assert cli.main(args + ["--out", str(out), "--store", str(out / "store")]) == 0
     return out
+
+
+@pytest.fixture
+def browser():
+    """Debian's headless Chromium driven by Playwright (skipped where it is missing)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("needs Debian's chromium (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+    ]
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium, args=args)
+        yield launched
+        launched.close()

@@ -2,14 +2,11 @@
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from reglab import cli, experiments
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def test_unknown_experiment_fails_before_training(tmp_path):
@@ -84,41 +81,24 @@ def test_quick_reproduce_writes_every_artifact(quick_report, capsys):
 
 @pytest.mark.slow
 @pytest.mark.browser
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)"
-)
-def test_report_renders_in_headless_chromium(quick_report):
-    from playwright.sync_api import sync_playwright
-
+def test_report_renders_in_headless_chromium(quick_report, browser):
     page_url = (Path(quick_report) / "index.html").resolve().as_uri()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page()
-        page.goto(page_url)
-        page.wait_for_load_state("load")
-        widths = page.eval_on_selector_all(
-            "figure img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)"
-        )
-        n_rows = page.eval_on_selector_all("table.claims tbody tr", "r => r.length")
-        summary = page.inner_text("#claims-summary")
-        sliders = page.query_selector_all("figure.slider")
-        for fig in sliders:  # move each slider: its panel must change and load
-            img, slider = fig.query_selector("img"), fig.query_selector("input")
-            before = img.get_attribute("src")
-            target = "0" if slider.get_attribute("value") != "0" else "1"
-            slider.fill(target)
-            page.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=img)
-            assert img.get_attribute("src") != before
-        browser.close()
+    page = browser.new_page()
+    page.goto(page_url)
+    page.wait_for_load_state("load")
+    widths = page.eval_on_selector_all(
+        "figure img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)"
+    )
+    n_rows = page.eval_on_selector_all("table.claims tbody tr", "r => r.length")
+    summary = page.inner_text("#claims-summary")
+    sliders = page.query_selector_all("figure.slider")
+    for fig in sliders:  # move each slider: its panel must change and load
+        img, slider = fig.query_selector("img"), fig.query_selector("input")
+        before = img.get_attribute("src")
+        target = "0" if slider.get_attribute("value") != "0" else "1"
+        slider.fill(target)
+        page.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=img)
+        assert img.get_attribute("src") != before
     assert len(widths) >= 10 and all(w > 0 for w in widths)
     assert n_rows == len(json.loads((quick_report / "claims.json").read_text()))
     assert "claims pass" in summary

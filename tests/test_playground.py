@@ -7,7 +7,6 @@ whole file compiles one program; the settings that vary are traced per member.
 import base64
 import json
 import re
-import shutil
 import socket
 import threading
 import time
@@ -20,14 +19,6 @@ from reglab.playground import controls, create_app
 from reglab.playground.engine import GRID, Engine
 from reglab.store import Store
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 SMALL = {"epochs": "100", "hidden": "16,16", "n_train": "64"}
 
 
@@ -194,36 +185,28 @@ def server(store_path):
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)"
-)
-def test_moving_a_slider_redraws_the_boundary_in_chromium(server):
-    from playwright.sync_api import sync_playwright
-
+def test_moving_a_slider_redraws_the_boundary_in_chromium(server, browser):
     hash_ = "#" + "&".join(f"{k}={v}" for k, v in SMALL.items())
     canvas = "document.querySelector('#panels canvas').toDataURL()"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(server + hash_)
-        page.wait_for_function("document.body.dataset.finished", timeout=60_000)
-        first_job = page.evaluate("document.body.dataset.finished")
-        before = page.evaluate(canvas)
-        slider = page.locator("#slider-l2_strength")
-        slider.focus()
-        for _ in range(3):
-            page.keyboard.press("PageUp")  # a tenth of the range each: 0.015 more
-        page.wait_for_function(
-            f"document.body.dataset.finished && document.body.dataset.finished !="
-            f" '{first_job}'",
-            timeout=60_000,
-        )
-        after = page.evaluate(canvas)
-        value = float(page.input_value("#input-l2_strength"))
-        assert "l2_strength=" in page.evaluate("location.hash")
-        browser.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + hash_)
+    page.wait_for_function("document.body.dataset.finished", timeout=60_000)
+    first_job = page.evaluate("document.body.dataset.finished")
+    before = page.evaluate(canvas)
+    slider = page.locator("#slider-l2_strength")
+    slider.focus()
+    for _ in range(3):
+        page.keyboard.press("PageUp")  # a tenth of the range each: 0.015 more
+    page.wait_for_function(
+        f"document.body.dataset.finished && document.body.dataset.finished !="
+        f" '{first_job}'",
+        timeout=60_000,
+    )
+    after = page.evaluate(canvas)
+    value = float(page.input_value("#input-l2_strength"))
+    assert "l2_strength=" in page.evaluate("location.hash")
     assert not errors
     assert value > 0.0025
     assert after != before  # a new boundary arrived, and it differs

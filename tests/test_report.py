@@ -1,22 +1,12 @@
 """The static report: figures, claims and sliders, checked in headless Chromium."""
 
 import json
-import shutil
 
 import pytest
 from matplotlib.figure import Figure as MplFigure
 
 from reglab.experiments.base import Claim, Figure, Slider
 from reglab.report import Section, save_figure, save_slider, write_report
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def _line_figure(slope):
@@ -96,34 +86,26 @@ def test_slider_needs_one_figure_per_value():
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)"
-)
-def test_slider_swaps_the_panel_in_chromium(report):
-    from playwright.sync_api import sync_playwright
-
+def test_slider_swaps_the_panel_in_chromium(report, browser):
     _, page_path = report
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
-        page.goto(page_path.as_uri())
-        img = "figure.slider img"
-        first = page.get_attribute(img, "src")
-        page.fill("figure.slider input", "2")  # fires the input event
-        page.wait_for_function(
-            "s => { const i = document.querySelector(s); "
-            "return i.complete && i.naturalWidth > 0 }",
-            arg=img,
-        )
-        second = page.get_attribute(img, "src")
-        label = page.inner_text("figure.slider output")
-        overflow = page.evaluate("document.body.scrollWidth > window.innerWidth + 1")
-        # the claims table itself fits too: no sideways scrolling inside its wrapper
-        wrap_overflow = page.eval_on_selector(
-            ".table-wrap", "w => w.scrollWidth > w.clientWidth + 1"
-        )
-        page.screenshot(path=str(page_path.parent / "phone.png"), full_page=True)
-        browser.close()
+    page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+    page.goto(page_path.as_uri())
+    img = "figure.slider img"
+    first = page.get_attribute(img, "src")
+    page.fill("figure.slider input", "2")  # fires the input event
+    page.wait_for_function(
+        "s => { const i = document.querySelector(s); "
+        "return i.complete && i.naturalWidth > 0 }",
+        arg=img,
+    )
+    second = page.get_attribute(img, "src")
+    label = page.inner_text("figure.slider output")
+    overflow = page.evaluate("document.body.scrollWidth > window.innerWidth + 1")
+    # the claims table itself fits too: no sideways scrolling inside its wrapper
+    wrap_overflow = page.eval_on_selector(
+        ".table-wrap", "w => w.scrollWidth > w.clientWidth + 1"
+    )
+    page.screenshot(path=str(page_path.parent / "phone.png"), full_page=True)
     assert first != second and second.endswith("slide_02.png")
     assert label == "3"
     assert not overflow  # readable on a phone: no sideways scrolling of the page
