@@ -43,7 +43,16 @@ class InlineExecutor:
 
     def __init__(self) -> None:
         self.events: queue.SimpleQueue = queue.SimpleQueue()
-        sweep.EVENTS = self.events
+        # checkpoints cannot wait for the task's end: the driver takes them at once
+        self.urgent: Callable[[tuple], None] | None = None
+        sweep.EVENTS = self
+
+    def put(self, event: tuple) -> None:
+        """Take an event from the task (sweep.report), in this process."""
+        if self.urgent is not None and event[0] == "checkpoint":
+            self.urgent(event)
+        else:
+            self.events.put(event)
 
     def run(self, fn, tasks):
         """Yield (tag, result or exception) for each task, in order."""
@@ -125,7 +134,7 @@ def execute(
                 return (tag, (plan.name, plan.cfg, out, whole))
         running[tag] = lab.begin(plan)
         render_now = out if not plan.parts else None
-        return (tag, (plan.name, plan.train_cfg, render_now, None))
+        return (tag, (plan.name, plan.train_cfg, render_now, None, tag, plan.resume))
 
     def record(tag: str, value) -> tuple | None:
         plan = plans[tag]
@@ -152,6 +161,13 @@ def execute(
             on_done(done)
         return None
 
+    def checkpoint(event: tuple) -> None:  # ("checkpoint", tag, call, arrays)
+        _, tag, call, arrays = event
+        if tag in running:
+            lab.checkpoint(running[tag], call, arrays)
+
+    if hasattr(executor, "urgent"):
+        executor.urgent = checkpoint
     section_result: dict[str, Result] = {}
     trained_tags: set[str] = set()
     failed: dict[int, str] = {}  # job index -> why (executors that keep going)
@@ -169,7 +185,11 @@ def execute(
             while queue_:
                 batch, queue_ = queue_, []
                 for tag, value in executor.run(work, batch):
-                    for name_, d, t in executor.drain():
+                    for event in executor.drain():
+                        if event[0] == "checkpoint":
+                            checkpoint(event)
+                            continue
+                        name_, d, t = event
                         for tg in tags:
                             if plans[tg].name == name_ and tg not in results:
                                 bars.update(tg, d, t)

@@ -14,6 +14,20 @@ equally sized groups) is shared if it mirrors a Config value of its name, per se
 the groups are single seeds, and otherwise, like ragged arrays or per-seed keys, makes
 the join impossible: then all of S is trained again as one group. Only the process
 that calls these methods (the driver) writes to the store.
+
+Resume: while a group trains, the driver keeps its checkpoint, one per ``train``
+call of the experiment (``reglab.checkpoint``), as the 'last' checkpoint of the
+group's first run, with the group's seeds and run ids. A group cut short (Ctrl-C, or
+a kill -9 found by ``_mark_orphans``) is 'interrupted'; the next request for exactly
+those seeds restarts the same runs from that checkpoint (``Plan.resume``) and ends
+with the numbers of a run never interrupted.
+
+A finished run is not extended to more epochs from its checkpoint: the longer run's
+numbers would differ from a fresh one of that config, which the cache key promises.
+The schedules follow ``epochs``: an int ``record`` always records the last epoch (the
+short run's end, absent from the long run's), log-spaced records and snapshots move,
+``chunk_epochs=0`` re-cuts the chunks (the short run's end is no chunk boundary), and
+the state's running metrics are sized epochs + 1.
 """
 
 from __future__ import annotations
@@ -55,6 +69,8 @@ class Plan:
     runs: dict[int, str]  # seed -> run id of the loaded seeds
     train_cfg: Any | None  # the config of the seeds to train; None: all loaded
     notes: list[str]  # unreadable artifacts, resumed seeds, ...
+    resume: dict[int, dict[str, np.ndarray]] | None = None  # train call -> checkpoint
+    resume_runs: list[str] | None = None  # the interrupted runs that resume
 
     @property
     def cached(self) -> bool:
@@ -114,6 +130,7 @@ class Lab:
     def __init__(self, store: Store, *, force: bool = False) -> None:
         self.store, self.force = store, force
         self.version = code_version()
+        self._checkpoints: dict[str, dict[int, dict]] = {}  # holder -> call -> arrays
         self._mark_orphans()
 
     def _mark_orphans(self) -> None:
@@ -166,7 +183,40 @@ class Lab:
             runs.update({s: found[s].id for s in group if s in found})
         missing = tuple(s for s in wanted if s not in runs)
         train_cfg = dataclasses.replace(cfg, seeds=missing) if missing else None
-        return Plan(name, cfg, parts, runs, train_cfg, notes)
+        plan = Plan(name, cfg, parts, runs, train_cfg, notes)
+        if missing and not (self.force or whole):
+            self._find_interrupted(plan, missing)
+        return plan
+
+    def _find_interrupted(self, plan: Plan, seeds: tuple[int, ...]) -> None:
+        """Set plan to resume the interrupted group of exactly these seeds, if any."""
+        config = config_dict(plan.cfg)
+        run = self.store.find(plan.name, config, seeds[0], self.version,
+                              status="interrupted")  # fmt: skip
+        if run is None:
+            return
+        try:
+            saved = self.store.load_checkpoint(run.id, "last")
+        except StoreError as e:
+            plan.notes.append(f"{e}; training seeds {list(seeds)} afresh")
+            return
+        if saved is None or tuple(saved["lab/seeds"].tolist()) != seeds:
+            return
+        ids = [str(i) for i in saved["lab/runs"]]
+        if any(self.store.get(i).status != "interrupted" for i in ids):
+            return
+        calls: dict[int, dict[str, np.ndarray]] = {}
+        for key, value in saved.items():
+            head, _, rest = key.partition("/")
+            if head.startswith("call"):
+                calls.setdefault(int(head[4:]), {})[rest] = value
+        last = max(calls)
+        epoch = int(calls[last]["meta/epoch"])
+        plan.resume, plan.resume_runs = calls, ids
+        plan.notes.append(
+            f"{plan.name} seeds {list(seeds)}: resumed from epoch {epoch} of train"
+            f" call {last + 1} (run {ids[0]}, interrupted)"
+        )
 
     def load(self, run_id: str) -> Result:
         """Return the Result stored on run_id (a group's first run)."""
@@ -182,10 +232,24 @@ class Lab:
         """Record a running run for each seed about to train; return them."""
         cfg = plan.train_cfg
         config = config_dict(cfg)
-        return [
-            self.store.start_run(plan.name, config, s, code_version=self.version)
-            for s in cfg.seeds
-        ]
+        if plan.resume_runs:
+            runs = [self.store.restart_run(i) for i in plan.resume_runs]
+        else:
+            runs = [
+                self.store.start_run(plan.name, config, s, code_version=self.version)
+                for s in cfg.seeds
+            ]
+        self._checkpoints[runs[0].id] = dict(plan.resume or {})
+        return runs
+
+    def checkpoint(self, runs: list[Run], call: int, arrays: dict) -> None:
+        """Store train call's checkpoint with the group's others as its 'last'."""
+        calls = self._checkpoints.setdefault(runs[0].id, {})
+        calls[call] = arrays
+        merged = {f"call{c}/{k}": v for c, a in calls.items() for k, v in a.items()}
+        merged["lab/seeds"] = np.array([r.seed for r in runs])
+        merged["lab/runs"] = np.array([r.id for r in runs])
+        self.store.save_checkpoint(runs[0].id, "last", merged)
 
     def end(self, runs: list[Run], status: str, error: str | None = None) -> None:
         """Mark runs that did not finish as failed or interrupted."""
@@ -196,6 +260,7 @@ class Lab:
     def finish(self, plan: Plan, runs: list[Run], result: Result) -> Result | None:
         """Store a trained group; return the whole Result, or None if it won't merge."""
         holder = runs[0].id
+        self._checkpoints.pop(holder, None)  # the stored one stays (no artifact delete)
         self.store.save_arrays(holder, "result", result.arrays)
         group = [r.seed for r in runs]
         for key in ("compile_s", "run_s", "total_s"):
@@ -209,6 +274,10 @@ class Lab:
                 "notes": result.notes,
                 "devices": result.devices,
             }
+            if plan.resume:
+                info["resumed_from_epoch"] = {
+                    str(c): int(a["meta/epoch"]) for c, a in plan.resume.items()
+                }
             self.store.end_run(run.id, "finished", info=info)
             plan.runs[run.seed] = run.id
         parts = [*plan.parts, (tuple(group), result)]
