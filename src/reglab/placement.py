@@ -162,11 +162,25 @@ class DeviceRun:
         )
 
     def step(self, e0: Array) -> None:
-        """Dispatch the next chunk (returns at once; JAX runs it asynchronously)."""
+        """Run (or dispatch) the next chunk of epochs on this device."""
         keys, x, y, sets, record_at, snap_at = self.shared
         self.state = self.run_chunk(
             self.state, self.hyper, keys, e0, x, y, sets, record_at, snap_at
         )
+
+
+def step_all(runs: list[DeviceRun], e0: Array) -> None:
+    """Run the next chunk on every device at once.
+
+    JAX's CPU client runs a program in the thread that calls it, so one thread per
+    device is what puts the devices to work side by side (measured here: 2-64-64-2 x
+    18 members, 400 epochs on 2 devices: 1.33 s from one thread, 0.78 s with two).
+    """
+    if len(runs) == 1:
+        runs[0].step(e0)
+        return
+    with ThreadPoolExecutor(len(runs)) as pool:
+        list(pool.map(lambda run: run.step(e0), runs))
 
 
 def deal(static, chunk_fn, split, shared, devices) -> tuple[list[DeviceRun], float]:

@@ -357,8 +357,7 @@ def train_chunks(
         states = [run.state for run in runs]
         yield Chunk(ended, E, True, states, members, partial(finish, run_s=0.0))
         return
-    for run in runs:
-        run.step(jnp.int32(c0 * L))
+    placement.step_all(runs, jnp.int32(c0 * L))
     for c in range(c0, n_chunks):
         states = [run.state for run in runs]  # chunk c, still running
         epoch = min((c + 1) * L - 1, E)
@@ -375,8 +374,7 @@ def train_chunks(
         if done:
             jax.block_until_ready(states)
         else:  # the next chunk runs while the host reports on this one
-            for run in runs:
-                run.step(jnp.int32((c + 1) * L))
+            placement.step_all(runs, jnp.int32((c + 1) * L))
         elapsed = time.perf_counter() - start
         if progress is not None:
             progress(epoch, E)
