@@ -28,6 +28,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
@@ -93,6 +94,24 @@ def enable_compile_cache() -> None:
     cache = Path(os.environ.get("REGLAB_CACHE", Path.home() / ".cache" / "reglab"))
     jax.config.update("jax_compilation_cache_dir", str(cache / "jax"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def choose_devices(devices) -> list:
+    """Return the devices train's devices= names: all, the first n, or a list."""
+    have = jax.devices()
+    if devices is None:
+        return have
+    if isinstance(devices, int | np.integer):
+        if not 1 <= devices <= len(have):
+            raise ValueError(
+                f"devices must be in [1, {len(have)}] (JAX has {len(have)}), got"
+                f" {devices} — see claim_cpu_devices"
+            )
+        return have[:devices]
+    chosen = list(devices)
+    if not chosen:
+        raise ValueError("devices must name at least one device, got an empty list")
+    return chosen
 
 
 # Measured on the 2-core machine: for small networks XLA's per-member cost is flat up

@@ -194,7 +194,7 @@ def train_chunks(
     ``reglab.placement``), n for the first n, or a list of devices.
     checkpoint, checkpoint_every_s, resume: see ``train``.
     """
-    devs = _devices(devices)
+    devs = placement.choose_devices(devices)
     model = spec.model
     x, y = _check_data("train", x, y, model.widths[0], model.n_classes)
     if spec.batch_size > x.shape[0]:
@@ -423,23 +423,6 @@ def _exploded(running_loss: np.ndarray, n_classes: int) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         grew = running_loss > EXPLODED * math.log(n_classes)  # NaN compares False
     return grew.any(axis=-1)
-
-
-def _devices(devices) -> list:
-    have = jax.devices()
-    if devices is None:
-        return have
-    if isinstance(devices, int | np.integer):
-        if not 1 <= devices <= len(have):
-            raise ValueError(
-                f"devices must be in [1, {len(have)}] (JAX has {len(have)}), got"
-                f" {devices} — see reglab.placement.claim_cpu_devices"
-            )
-        return have[:devices]
-    chosen = list(devices)
-    if not chosen:
-        raise ValueError("devices must name at least one device, got an empty list")
-    return chosen
 
 
 def predict(spec: nn.MLPSpec, params: Mapping[str, Any], x) -> np.ndarray:
