@@ -11,8 +11,9 @@ os.environ.setdefault("REGLAB_STORE", tempfile.mkdtemp(prefix="reglab-test-store
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
-from reglab.placement import claim_cpu_devices  # noqa: E402
+from reglab.placement import claim_cpu_devices, configure_xla  # noqa: E402
 
+configure_xla()  # the XLA level the reglab command and its workers compile with
 claim_cpu_devices()  # before JAX starts, as the reglab command does
 
 
