@@ -9,8 +9,10 @@ above ``len(MIGRATIONS)``) is refused before anything touches it.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -163,22 +165,37 @@ def open_database(
             " or choose another path with --store or REGLAB_STORE"
         ) from e
     try:
-        version = check(db, path)  # before anything writes
-        mode = None
-        if journal == "wal":
-            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode != "wal":  # WAL refused (or not wanted): the rollback journal
-            mode = db.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
-        db.execute("PRAGMA synchronous = NORMAL")
-        db.execute("PRAGMA foreign_keys = ON")
-        if version < len(MIGRATIONS):
-            migrate(db, path)
+        # Processes opening one store at once take turns here: switching the journal
+        # mode and migrating a new file raced (one saw the tables before the
+        # application id, another waited out the busy timeout).
+        with _opening(path):
+            version = check(db, path)  # before anything writes
+            mode = None
+            if journal == "wal":
+                mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":  # WAL refused (or not wanted): the rollback journal
+                mode = db.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            if version < len(MIGRATIONS):
+                migrate(db, path)
     except BaseException as e:
         db.close()
         if isinstance(e, sqlite3.Error):
             raise explain(e, path, busy_timeout_s) from e
         raise
     return db, mode
+
+
+@contextlib.contextmanager
+def _opening(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on path's sidecar lock file while a process opens it."""
+    with open(path.with_name(path.name + ".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def explain(e: sqlite3.Error, path: Path, busy_timeout_s: float) -> StoreError:
