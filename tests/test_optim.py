@@ -34,9 +34,9 @@ def grads_at(params, step):  # a fixed, step-dependent "likelihood gradient"
     return jax.tree.map(lambda p: jnp.cos(p * (step + 1)) * 0.3, params)
 
 
-def run(spec, hyper, params, n_steps, penalize_biases=True, mixed=()):
+def run(spec, hyper, params, n_steps, penalize_biases=True, used=optim.STRENGTHS):
     mask = optim.penalty_mask(params, penalize_biases)
-    opt = optim.build_optimizer(spec, hyper, mask, mixed)
+    opt = optim.build_optimizer(spec, hyper, mask, used)
     state = opt.init(params)
     for step in range(n_steps):
         updates, state = opt.update(grads_at(params, step), state, params)
@@ -172,9 +172,9 @@ def test_mixed_chain_member_follows_its_own_penalty(kind, name, getkey):
     strengths = dict(l2_strength=0.05, l1_strength=0.01)
     flags = {k: jnp.bool_(kind == k) for k in ("decoupled", "proximal")}
     mixed = hp(**strengths, **flags)
-    both = ("decoupled", "proximal")
+    both = optim.STRENGTHS | {"decoupled", "proximal"}
     got = run(
-        optim.OptimizerSpec(name, penalty="coupled"), mixed, params, 6, mixed=both
+        optim.OptimizerSpec(name, penalty="coupled"), mixed, params, 6, used=both
     )
     ref = run(optim.OptimizerSpec(name, penalty=kind),
               hp(**strengths), params, 6)  # fmt: skip

@@ -483,3 +483,47 @@ def test_resume_from_another_run_raises(data):
     bad = {**saved[3], "state/params/W1": saved[3]["state/params/W1"][:, :1]}
     with pytest.raises(ValueError, match=r"'state/params/W1' has shape \(1, 1, 2, 8\)"):
         fit(data, ens, spec, resume=bad)
+
+
+@pytest.mark.parametrize(
+    "optimizer, model",
+    [
+        ("sgd", MODEL),
+        ("adam", nn.MLPSpec((2, 8, 8, 2), dropout_layers=(1, 2),
+                            dropout_mode="per_example")),
+    ],
+)  # fmt: skip
+def test_programs_leave_out_unused_settings(data, optimizer, model):
+    # The lean program (no L1, max-norm, smoothing or dropout work: no member sets
+    # them) against the one applying every setting at its do-nothing default: the
+    # same arithmetic, though XLA may fuse (contract to FMA) differently, so equal
+    # within float32 rounding, as an ensemble member and the model trained alone.
+    from reglab.settings import BY_NAME, in_use
+    from reglab.train import train_chunks
+
+    spec = TrainSpec(model, optim.OptimizerSpec(optimizer), epochs=6, batch_size=8)
+    ens = Ensemble.grid(seeds=(0, 1), learning_rate=0.05, l2_strength=[0.0, 0.01])
+    assert in_use(ens.values) == {"l2_strength"}
+    every = set(BY_NAME) - {"augment", "decoupled", "proximal"}
+    lean, full = (
+        list(train_chunks(spec, ens, *data, keep_settings=keep))[-1].result()
+        for keep in ((), every)
+    )
+    for k in lean.params:
+        np.testing.assert_allclose(lean.params[k], full.params[k], 1e-5, 1e-5)
+    np.testing.assert_allclose(lean.running["loss"], full.running["loss"], 1e-5)
+    # and a member that sets one gets its work: the program is not the lean one
+    ens1 = Ensemble.grid(seeds=(0, 1), learning_rate=0.05, l2_strength=[0.0, 0.01],
+                         max_norm=0.5)  # fmt: skip
+    capped = list(train_chunks(spec, ens1, *data))[-1].result()
+    norms = np.sqrt((capped.params["W2"] ** 2).sum(-2))
+    assert norms.max() <= 0.5 + 1e-5 and not np.array_equal(capped.params["W2"],
+                                                             lean.params["W2"])
+
+
+def test_keep_settings_names_are_checked(data):
+    from reglab.train import train_chunks
+
+    ens = Ensemble.grid(seeds=(0,), learning_rate=0.1)
+    with pytest.raises(ValueError, match="did you mean l1_strength"):
+        next(train_chunks(SPEC, ens, *data, keep_settings=("l1_strenght",)))

@@ -21,6 +21,7 @@ chunks from the host and turns the state into a TrainResult.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, NamedTuple
 
 import jax
@@ -81,22 +82,30 @@ def build_program(
     early: EarlyStopping | None,
     monitor: int,
     mask: dict[str, bool],
-    mixed: tuple[str, ...] = (),
+    used: Collection[str],
 ):
     """Return (init_fn, chunk_fn) for one group: state leaves are (S, Cg, ...).
 
-    mixed: the per-member penalty kinds ("decoupled", "proximal") some members use in
-    a coupled chain (optim.build_optimizer).
+    used: the per-member settings the program applies (``reglab.settings.in_use``);
+    the work of any other is left out (augmentation, smoothing, dropout masks and the
+    optimizer's transformations, ``optim.build_optimizer``).
     """
     model, B = spec.model, spec.batch_size
     K = model.n_classes
-    hooks = [] if augment_fn is None else [augmentation(augment_fn)]
-    on_batch = batch.compose(*hooks, label_smoothing(spec.smoothing_convention))
+    augmenting = augment_fn is not None and "augment" in used
+    hooks = [augmentation(augment_fn)] if augmenting else []
+    if "smoothing" in used:
+        hooks.append(label_smoothing(spec.smoothing_convention))
+    on_batch = batch.compose(*hooks)
+    dropping = bool(model.dropout_layers) and "p_drop" in used
+    per_batch_members = model.dropout_mode == "per_example" and (
+        "dropout_per_batch" in used
+    )
 
     def init_member(hyper: Member, keys, shapes):
         n_records, snap_shapes = shapes
         params = nn.init_mlp(keys.init, model)
-        opt = build_optimizer(spec.optimizer, hyper, mask, mixed)
+        opt = build_optimizer(spec.optimizer, hyper, mask, used)
         false, zero = jnp.zeros((), bool), jnp.zeros((), jnp.int32)
         return State(
             params=params,
@@ -114,15 +123,15 @@ def build_program(
 
     def step_member(params, opt_state, hyper: Member, keys, x, y, idx, w, t):
         """One minibatch update of one member; returns its running-metric sums."""
-        opt = build_optimizer(spec.optimizer, hyper, mask, mixed)
+        opt = build_optimizer(spec.optimizer, hyper, mask, used)
         xb, yb = x[idx], y[idx]  # (B, D), (B,): shared by the seed's members
         targets = jax.nn.one_hot(yb, K, dtype=jnp.float32)  # (B, K)
         # the data-side regularizers: augmentation, label smoothing (reglab.data.batch)
         xb, targets = on_batch(jax.random.fold_in(keys.augment, t), xb, targets, hyper)
         masks = None
-        if model.dropout_layers:
+        if dropping:
             masks = nn.dropout_masks(keys.dropout, model, B, hyper.p_drop, t)
-            if model.dropout_mode == "per_example":
+            if per_batch_members:
                 # row 0 of a per-example draw is exactly the per-batch draw (the hash
                 # is indexed by flat position), so such members get the post's masks
                 per_batch = hyper.dropout_per_batch
@@ -197,7 +206,7 @@ def build_program(
         # While the steps run, W1 (and its optimizer moments) sit as (S, D, Cg, H):
         # when the configs of a seed share the minibatch, layer 1 of all of them is
         # then one (B, D) @ (D, Cg*H) matmul with no per-step transpose of W1.
-        wide = augment_fn is None
+        wide = not augmenting
 
         def axis_of(path, _):
             return 1 if wide and path[-1] == jax.tree_util.DictKey("W1") else 0

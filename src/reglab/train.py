@@ -18,7 +18,7 @@ from __future__ import annotations
 import collections
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from reglab import checkpoint as ckpt
-from reglab import nn, placement, program
+from reglab import nn, placement, program, settings
 from reglab.ensemble import Ensemble
 from reglab.optim import penalty_mask
 from reglab.specs import AugmentFn, EarlyStopping, TrainSpec
@@ -179,6 +179,7 @@ def train_chunks(
     checkpoint: Checkpoint | None = None,
     checkpoint_every_s: float = 30.0,
     resume: dict[str, np.ndarray] | None = None,
+    keep_settings: Collection[str] = (),
 ) -> Iterator[Chunk]:
     """Train the ensemble chunk by chunk, yielding a Chunk after each (see ``train``).
 
@@ -193,6 +194,9 @@ def train_chunks(
     for every device of JAX's default backend (on the CPU one per core, see
     ``reglab.placement``), n for the first n, or a list of devices.
     checkpoint, checkpoint_every_s, resume: see ``train``.
+    keep_settings: per-member settings the program applies even where every member
+    has them off, so that later ensembles which set them reuse it (the playground's
+    sliders); by default the program leaves out the work of unused ones.
     """
     devs = placement.choose_devices(devices)
     model = spec.model
@@ -245,7 +249,8 @@ def train_chunks(
     # Shapes only: eval_shape traces init_mlp without running or compiling it.
     probe = jax.eval_shape(partial(nn.init_mlp, spec=model), jax.random.PRNGKey(0))
     mask = penalty_mask(probe, spec.optimizer.penalize_biases)
-    mixed = tuple(k for k in ("decoupled", "proximal") if values[k].any())
+    used = settings.in_use(values) | settings.check_names(keep_settings, "keep_settings")
+    mixed = [k for k in ("decoupled", "proximal") if k in used]
     if mixed and spec.optimizer.penalty != "coupled":
         raise ValueError(
             f"members with {mixed[0]}=True need OptimizerSpec(penalty='coupled'), got"
@@ -253,7 +258,7 @@ def train_chunks(
             " the kinds; without the setting every member follows the spec"
         )
     init_fn, chunk_fn = program.grouped(
-        *program.build_program(spec, augment_fn, early_stopping, monitor, mask, mixed)
+        *program.build_program(spec, augment_fn, early_stopping, monitor, mask, used)
     )
     S, C = ensemble.shape
     n_params = sum(math.prod(p.shape) for p in probe.values())
@@ -268,7 +273,7 @@ def train_chunks(
     snap_shapes = {n: (len(snaps_at),) + probe[n].shape for n in snapshot_params}
     shapes = ((len(records), len(sets), 2), tuple(snap_shapes.items()))
     seeds = jnp.asarray(ensemble.seeds, jnp.uint32)
-    static = (spec, augment_fn, early_stopping, monitor, tuple(mask.items()), mixed)
+    static = (spec, augment_fn, early_stopping, monitor, tuple(mask.items()), used)
 
     def start_state(hyper, seeds):
         keys = jax.vmap(program.member_keys)(seeds)

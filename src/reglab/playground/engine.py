@@ -40,7 +40,8 @@ GRID = 64  # the boundary's grid is GRID x GRID points
 N_CHUNKS = 200  # chunks per run (10,000 epochs: 51 per chunk, ~400 steps)
 N_RECORDS = 80  # log-spaced epochs at which train and test loss are evaluated
 WARMUP = "warmup"  # the client of the job that compiles the defaults at start
-MIXED = ("decoupled", "proximal")  # per-member penalty kinds (Ensemble settings)
+# in every program even at 0, so their sliders never recompile (train_chunks)
+KEPT = ("l2_strength", "l1_strength", "max_norm", "smoothing")
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ def stream(
     chunks = train_chunks(
         p.spec, p.ensemble, p.x, p.y,
         eval_sets={"train": (p.x, p.y), "test": (p.x_test, p.y_test)}, record=records,
+        keep_settings=KEPT,
     )  # fmt: skip
 
     def frame(chunk) -> Frame:
