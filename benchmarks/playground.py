@@ -4,9 +4,10 @@
 
 Times a job from submit to its first frame after a changed setting (l2_strength,
 traced: no recompile) and to the finished 10,000-epoch post setting, through the
-engine the web app uses (without HTTP), and ``reglab.train`` on the same setting in
-the same run as the floor. The issue's targets: first boundary < 1 s, finished < 3 s
-on the 2-core machine; the numbers depend on what else shares the cores.
+engine the web app uses (without HTTP), alone and with 7 pins (8 members), and as
+the floor, in the same run, ``reglab run playground``'s training of the same Config
+(the same program, without frames). The issue's targets: first boundary < 1 s,
+finished < 3 s on the 2-core machine; the numbers depend on what else shares the cores.
 """
 
 from __future__ import annotations
@@ -44,41 +45,33 @@ def main() -> None:
 
     configure_xla()
     enable_compile_cache()
+    from reglab.experiments import playground
     from reglab.playground import controls
-    from reglab.playground.engine import N_RECORDS, Engine, problem
-    from reglab.train import log_spaced_epochs, train
+    from reglab.playground.engine import Engine
 
     engine = Engine()
-    post = controls.parse({})  # the post's weight-decay row, 10,000 epochs
-    t0 = time.perf_counter()
-    _job_times(engine, post, "bench")  # compiles (or loads from the disk cache)
-    print(f"cold job (compile + run): {time.perf_counter() - t0:.2f} s")
-    firsts, totals = [], []
-    for r in range(args.reps):
-        moved = controls.parse({"l2_strength": str(0.0025 + 0.0005 * (r + 1))})
-        first, total = _job_times(engine, moved, "bench")
-        firsts.append(first)
-        totals.append(total)
-    p = problem(post)
-    floors = []
-    for _ in range(args.reps):
-        start = time.perf_counter()
-        train(
-            p.spec,
-            p.ensemble,
-            p.x,
-            p.y,
-            eval_sets={"train": (p.x, p.y), "test": (p.x_test, p.y_test)},
-            record=log_spaced_epochs(p.spec.epochs, N_RECORDS).tolist(),
+    pins = ";".join(f"l2_strength:{0.001 * k:g}" for k in range(7))
+    for what, params in (("live setting alone", {}), ("with 7 pins", {"pins": pins})):
+        t0 = time.perf_counter()
+        _job_times(engine, controls.parse(params), "bench")  # compiles or loads
+        print(f"{what}: cold job (compile + run) {time.perf_counter() - t0:.2f} s")
+        firsts, totals, floors = [], [], []
+        for r in range(args.reps):
+            moved = {**params, "l2_strength": str(0.0025 + 0.0005 * (r + 1))}
+            first, total = _job_times(engine, controls.parse(moved), "bench")
+            firsts.append(first)
+            totals.append(total)
+            start = time.perf_counter()
+            playground.run(controls.parse(moved).config())
+            floors.append(time.perf_counter() - start)
+        first, total, floor = (statistics.median(v) for v in (firsts, totals, floors))
+        print(f"  moved slider -> first boundary: {first * 1e3:.0f} ms (median of"
+              f" {args.reps})")  # fmt: skip
+        print(f"  finished 10,000-epoch post setting: {total:.2f} s")
+        print(
+            f"  reglab run playground, same Config: {floor:.2f} s: {total / floor:.2f}x"
         )
-        floors.append(time.perf_counter() - start)
-    first, total, floor = (statistics.median(v) for v in (firsts, totals, floors))
     load = os.getloadavg()[0]
-    print(
-        f"moved slider -> first boundary: {first * 1e3:.0f} ms (median of {args.reps})"
-    )
-    print(f"finished 10,000-epoch post setting: {total:.2f} s")
-    print(f"reglab.train, same 8 members: {floor:.2f} s: {total / floor:.2f}x")
     print(f"load average during the run: {load:.1f} on {os.cpu_count()} cores")
 
 

@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
+from reglab import cli
+from reglab.experiments import playground
 from reglab.playground import controls, create_app
 from reglab.playground.engine import GRID, Engine
 from reglab.store import Store
@@ -64,8 +66,8 @@ def test_page_and_controls_table_are_served(client):
 
 
 def test_valid_job_streams_chunks_and_finishes(client):
-    reply = start(client, {**SMALL, "pins": "l2_strength:0;l2_strength:0.01"})
-    assert reply.status_code == 202 and reply.json()["members"] == 3
+    reply = start(client, {**SMALL, "pins": "l2_strength:0.01"})
+    assert reply.status_code == 202 and reply.json()["members"] == 2
     job = reply.json()["job"]
     got = events(client, job)
     kinds = [k for k, _ in got]
@@ -76,9 +78,9 @@ def test_valid_job_streams_chunks_and_finishes(client):
     epochs = [f["epoch"] for f in frames]
     assert epochs == sorted(epochs) and epochs[-1] == 100
     prob = base64.b64decode(frames[-1]["prob"])
-    assert len(prob) == 3 * GRID * GRID  # members x grid, a byte per point
+    assert len(prob) == 2 * GRID * GRID  # members x grid, a byte per point
     acc = np.array(frames[-1]["test_accuracy"])  # (seeds, members)
-    assert acc.shape == (1, 3) and (acc > 0.5).all()
+    assert acc.shape == (1, 2) and (acc > 0.5).all()
     assert frames[-1]["record_epochs"][-1] == 100
 
 
@@ -139,23 +141,50 @@ def test_newer_job_of_a_page_makes_its_older_job_stale_not_another_pages():
             assert got[-1][0] == "finished" and {p["job"] for _, p in got} == {job}
 
 
-def test_save_writes_a_store_row(client, store_path):
-    job = start(client, {**SMALL, "pins": "l2_strength:0"}).json()["job"]
+def _main(capsys, *argv):
+    capsys.readouterr()
+    assert cli.main(list(argv)) == 0
+    return capsys.readouterr().out
+
+
+def test_saved_job_is_remade_by_reglab_run_from_the_store(
+    client, store_path, tmp_path, capsys
+):
+    params = {**SMALL, "pins": "l2_strength:0"}
+    job = start(client, params).json()["job"]
     refused = client.post(f"/api/jobs/{job}/save")  # likely still running
     assert refused.status_code in (200, 409)
     events(client, job)
     reply = client.post(f"/api/jobs/{job}/save")
-    assert reply.status_code == 200
+    assert reply.status_code == 200 and reply.json()["experiment"] == "playground"
     run_id = reply.json()["run"]
+    assert client.post(f"/api/jobs/{job}/save").json()["run"] == run_id  # once
     with Store(store_path) as store:
         run = store.get(run_id)
         assert run.experiment == "playground" and run.status == "finished"
-        assert run.config["epochs"] == 100 and len(run.config["members"]) == 2
-        assert len(run.info["test_accuracy"]) == 2
-        arrays = store.load_arrays(run_id, "result")
-        assert arrays["prob"].shape == (2, GRID, GRID)
-        assert arrays["params_W1"].shape == (1, 2, 2, 16)
-        assert "member1/test_loss" in store.metrics(run_id)
+        assert run.config["epochs"] == 100 and run.config["l2_strengths"] == [
+            0.0025,
+            0.0,
+        ]
+        saved = store.load_arrays(run_id, "result")
+    assert saved["prob"].shape == (1, 2, GRID, GRID)  # (seeds, members, R, R)
+    assert saved["params_W1"].shape == (1, 2, 2, 16)
+    where = ["--store", str(store_path), "--out", str(tmp_path / "out")]
+    toml = _main(capsys, "show", run_id, "--toml", "--store", str(store_path))
+    (tmp_path / "page.toml").write_text(toml)
+    remade = ["run", "playground", "-c", str(tmp_path / "page.toml"), "--json"]
+    remade = json.loads(_main(capsys, *remade, "--no-progress", "--jobs", "1", *where))
+    assert not remade[0]["trained"] and remade[0]["runs"] == {"0": run_id}
+    names = {c["name"] for c in remade[0]["claims"]}
+    assert names == {"member0_ignores_flips", "member0_beats_member1",
+                     "member1_fits_flips"}  # fmt: skip
+    listed = json.loads(_main(capsys, "runs", "--json", *where[:2]))
+    assert run_id in {r["id"] for r in listed}
+    # and had it not been stored, reglab run would have trained the same numbers
+    fresh = playground.run(controls.parse(params).config())
+    assert set(fresh.arrays) == set(saved)
+    for key, value in fresh.arrays.items():
+        np.testing.assert_array_equal(value, saved[key], err_msg=key)
 
 
 def _free_port() -> int:

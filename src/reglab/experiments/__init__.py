@@ -18,6 +18,7 @@ BEYOND = (  # ``reglab reproduce --all`` adds them
     "adamw",  # the decoupling argument as a measured grid
     "mlm_masking",  # BERT's masking rates measured on real text
     "choices",  # the post's unstated choices, and what they change
+    "playground",  # what ``reglab playground`` trains, so a saved page re-makes
 )
 NAMES = POST + BEYOND
 
@@ -31,6 +32,7 @@ LONGEST_FIRST = (
     "augmentation",
     "early_stopping",
     "mlm_masking",
+    "playground",
 )
 assert sorted(LONGEST_FIRST) == sorted(NAMES)
 

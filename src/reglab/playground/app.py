@@ -4,7 +4,8 @@
     GET  /api/controls          every control: name, default, range, meaning
     POST /api/jobs              {"client", "params"} -> {"job"}; 400/422 say why
     GET  /api/jobs/{id}/events  server-sent events: data, frame..., finished
-    POST /api/jobs/{id}/save    record a finished job in the run store
+    POST /api/jobs/{id}/save    record a finished job in the run store, as a run of
+                                the experiment 'playground' (``reglab run`` re-makes it)
 
 A job's events carry its id; a newer job from the same client (a page) cancels the
 older one, whose events then answer 410, so a stale request never draws over a newer
@@ -17,10 +18,8 @@ import json
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import anyio
-import numpy as np
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import (
@@ -32,12 +31,12 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-import reglab
+from reglab.experiments import playground as experiment
 from reglab.playground import controls
 from reglab.playground.engine import Engine, Job
 
 STATIC = resources.files("reglab.playground") / "static"
-EXPERIMENT = "playground"
+EXPERIMENT = experiment.NAME
 
 
 def _refused(problems: list[tuple[str, str]], status: int) -> JSONResponse:
@@ -124,49 +123,30 @@ async def events(request: Request) -> StreamingResponse | JSONResponse:
     )
 
 
-def save_job(job: Job, store_path: str | os.PathLike | None) -> str:
-    """Record a finished job as a run of experiment 'playground'; return its id."""
+def save_job(job: Job, store_path: str | os.PathLike | None) -> list[str]:
+    """Record a finished job as runs of experiment 'playground'; return their ids.
+
+    The Lab records it as ``reglab run playground`` would (one run per seed, the
+    group's Result on the first, the claims on each), so the same Config from
+    ``reglab show RUN --toml`` finds it in the store instead of training.
+    """
+    from reglab.lab.runner import Lab
+    from reglab.reproduce import describe_devices
     from reglab.store import Store
 
-    f, p = job.last_frame, job.problem
-    config = job.settings.to_config()
-    arrays: dict[str, Any] = {
-        "x_train": p.x,
-        "y_train": p.y,
-        "flipped": p.flipped,
-        "grid_x": p.grid_x,
-        "grid_y": p.grid_y,
-        "prob": f.prob.astype(np.float32),  # (members, R, R), seed 0
-        "record_epochs": f.record_epochs,
-        "train_loss": f.train_loss,  # (seeds, members, r)
-        "test_loss": f.test_loss,
-        "test_accuracy": f.test_accuracy,  # (seeds, members)
-        "train_accuracy": f.train_accuracy,
-        "diverged": f.diverged,
-        "seeds": np.asarray(p.ensemble.seeds),
-        **{f"params_{k}": v for k, v in f.params.items()},
-    }
+    cfg, result = job.settings.config(), job.last_frame.result
+    result.devices = describe_devices()
     with Store(store_path) as store:
-        run = store.start_run(
-            EXPERIMENT, config, p.ensemble.seeds[0], code_version=reglab.__version__
-        )
-        for m in range(f.test_loss.shape[1]):
-            for name, curve in (
-                ("train_loss", f.train_loss),
-                ("test_loss", f.test_loss),
-            ):
-                store.log_metrics(
-                    run.id, f"member{m}/{name}", curve[:, m].mean(0), f.record_epochs
-                )
-        store.save_arrays(run.id, "result", arrays)
-        info = {
-            "test_accuracy": f.test_accuracy.mean(0).tolist(),  # seed mean per member
-            "train_accuracy": f.train_accuracy.mean(0).tolist(),
-            "final_test_loss": f.test_loss[:, :, -1].mean(0).tolist(),
-            "epochs": int(f.epoch),
-        }
-        store.end_run(run.id, "finished", info=info)
-    return run.id
+        lab = Lab(store)
+        with lab.lock([(EXPERIMENT, cfg)]):
+            plan = lab.plan(EXPERIMENT, cfg)
+            if plan.cached:  # saved before (or re-made): nothing new to record
+                return [plan.runs[s] for s in cfg.seeds]
+            plan = lab.plan(EXPERIMENT, cfg, whole=True)  # the job trained every seed
+            runs = lab.begin(plan)
+            merged = lab.finish(plan, runs, result)
+            lab.record_claims(plan, experiment.claims(merged))
+    return [r.id for r in runs]
 
 
 async def save(request: Request) -> JSONResponse:
@@ -180,8 +160,8 @@ async def save(request: Request) -> JSONResponse:
             status_code=409,
         )
     store_path = request.app.state.store_path
-    run_id = await anyio.to_thread.run_sync(save_job, job, store_path)
-    return JSONResponse({"run": run_id, "experiment": EXPERIMENT})
+    run_ids = await anyio.to_thread.run_sync(save_job, job, store_path)
+    return JSONResponse({"run": run_ids[0], "runs": run_ids, "experiment": EXPERIMENT})
 
 
 def create_app(

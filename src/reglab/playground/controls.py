@@ -19,16 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from reglab import nn
 from reglab.data.moons import MoonsPreset
 from reglab.ensemble import Ensemble
+from reglab.experiments.playground import MASKS, MAX_MEMBERS, MEMBER_FIELDS, Config
 from reglab.optim import OPTIMIZERS, PENALTIES
 from reglab.train import TrainSpec
 
-MAX_MEMBERS = 8  # live setting + pins: one program of 8 members, whatever is pinned
-MASKS = ("per_batch", "per_example")  # the post's DropoutLayer draws one per batch
 EPOCH_CHOICES = (100, 300, 1000, 3000, 10_000)  # each is one compiled program
 
 
@@ -140,10 +137,13 @@ class Settings:
         """The MLP's widths: 2 inputs, the hidden widths, 2 classes."""
         return (2, *self.page["hidden"], 2)
 
-    def to_config(self) -> dict[str, Any]:
-        """Return the settings as plain JSON (the store's config)."""
-        page = dict(self.page, hidden=list(self.page["hidden"]))
-        return {**page, "members": [dict(m) for m in self.members]}
+    def config(self) -> Config:
+        """Return the settings as the playground experiment's Config."""
+        page = {k: v for k, v in self.page.items() if k != "seeds"}
+        per_member = {
+            f: tuple(m[k] for m in self.members) for f, k in MEMBER_FIELDS.items()
+        }
+        return Config(**page, **per_member, seeds=tuple(range(self.page["seeds"])))
 
 
 class ControlError(ValueError):
@@ -282,19 +282,9 @@ def parse(params: Mapping[str, Any]) -> Settings:
         )
     if problems:
         raise ControlError(problems)
-    return Settings(page, tuple(members))
-
-
-def ensemble_values(members: tuple[dict[str, Any], ...]) -> dict[str, np.ndarray]:
-    """Return the Ensemble columns of the members, padded to MAX_MEMBERS."""
-    padded = list(members) + [members[-1]] * (MAX_MEMBERS - len(members))
-    numbers = [c.name for c in CONTROLS if c.scope == "setting" and c.kind == "float"]
-    column = {k: np.asarray([m[k] for m in padded], np.float32) for k in numbers}
-    flags = {
-        "dropout_per_batch": ("mask", "per_batch"),
-        "decoupled": ("penalty", "decoupled"),
-        "proximal": ("penalty", "proximal"),
-    }
-    for k, (name, value) in flags.items():
-        column[k] = np.asarray([m[name] == value for m in padded])
-    return column
+    settings = Settings(page, tuple(members))
+    try:
+        settings.config()  # the experiment's own checks, across controls
+    except ValueError as e:
+        raise ControlError([("request", str(e))]) from None
+    return settings

@@ -1,17 +1,19 @@
 """Training jobs for the playground: one compiled program per page shape, streamed.
 
-``reglab.train.train_chunks`` yields the ensemble between chunks of epochs (the next
-chunk already running); ``stream`` turns some of those into ``Frame``s: the seed-0
-parameters' P(class 1) over a grid and the train/test loss curves so far. Programs
-are ``reglab.train``'s own, so the two share compiled programs. Jobs run one at a time
-on a worker thread; a job's frames carry its id, and a newer job from the same page
+A page's settings are a ``reglab.experiments.playground`` Config, trained by that
+experiment's own ``problem`` and ``chunks`` (so a saved page is the run that
+``reglab run playground`` makes). ``stream`` turns some of the chunks into
+``Frame``s: the seed-0 parameters' P(class 1) over a grid and the train/test loss
+curves so far; the last carries the finished run's Result. Jobs run one at a time on
+a worker thread; a job's frames carry its id, and a newer job from the same page
 cancels the older.
 
-The members are always ``MAX_MEMBERS`` wide (pins padded with copies), so moving a
-setting's slider never recompiles. The page controls (data size, widths, activation,
-optimizer, epochs, seeds) compile a program each, and so does the first member with
-dropout or with a decoupled or proximal penalty (they cost steps when unused);
-every program is cached for the session and by JAX's persistent cache.
+The members train padded to 2, 4 or 8 (``WIDTHS``), so moving a setting's slider
+never recompiles and a pin past 2 or 4 members compiles once. The page controls
+(data size, widths, activation, optimizer, epochs, seeds) compile a program each,
+and so does the first member with dropout or with a decoupled or proximal penalty
+(they cost steps when unused); every program is cached for the session and by JAX's
+persistent cache.
 """
 
 from __future__ import annotations
@@ -27,67 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from reglab import nn
-from reglab.data.moons import MoonsPreset
-from reglab.ensemble import Ensemble
-from reglab.experiments.weight_decay import plane_grid, prob_class1
-from reglab.optim import OptimizerSpec
-from reglab.playground.controls import Settings, ensemble_values
-from reglab.train import TrainSpec, log_spaced_epochs, predict, train_chunks
+from reglab.experiments import playground as experiment
+from reglab.experiments.base import Result
+from reglab.experiments.playground import GRID, Problem, prob_class1, problem
+from reglab.playground.controls import Settings
+from reglab.train import predict
 
-N_TEST = 1000  # clean test draw, as weight_decay's but smaller: it is evaluated often
-GRID = 64  # the boundary's grid is GRID x GRID points
-N_CHUNKS = 200  # chunks per run (10,000 epochs: 51 per chunk, ~400 steps)
-N_RECORDS = 80  # log-spaced epochs at which train and test loss are evaluated
 WARMUP = "warmup"  # the client of the job that compiles the defaults at start
-# in every program even at 0, so their sliders never recompile (train_chunks)
-KEPT = ("l2_strength", "l1_strength", "max_norm", "smoothing")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Everything one job trains on: data, the static spec, the members."""
-
-    spec: TrainSpec
-    ensemble: Ensemble
-    x: np.ndarray  # (N, 2)
-    y: np.ndarray  # (N,) after flips
-    flipped: np.ndarray  # (N,) bool
-    x_test: np.ndarray
-    y_test: np.ndarray
-    grid_x: np.ndarray  # (GRID,)
-    grid_y: np.ndarray
-    points: np.ndarray  # (GRID * GRID, 2)
-    n_members: int  # the real members; the rest of the ensemble is padding
-
-
-def problem(settings: Settings) -> Problem:
-    """Return the data, spec and ensemble of checked settings."""
-    page = settings.page
-    moons = MoonsPreset(page["n_train"], page["noise"], page["flip_fraction"])
-    data, test = moons.train(page["data_seed"]), moons.test(N_TEST, page["data_seed"])
-    epochs = page["epochs"]
-    dropout = any(m["p_drop"] > 0 for m in settings.members)
-    model = nn.MLPSpec(
-        settings.widths,
-        page["activation"],
-        # after every hidden layer, only if some member drops: masks cost steps
-        dropout_layers=tuple(range(1, len(settings.widths) - 1)) if dropout else (),
-        dropout_mode="per_example",  # per-batch members via dropout_per_batch
-    )
-    spec = TrainSpec(
-        model,
-        OptimizerSpec(page["optimizer"], penalty="coupled"),
-        epochs=epochs,
-        batch_size=32,
-        chunk_epochs=math.ceil((epochs + 1) / N_CHUNKS),
-    )
-    ensemble = Ensemble(tuple(range(page["seeds"])), ensemble_values(settings.members))
-    gx, gy, points = plane_grid(data.x, GRID)
-    return Problem(
-        spec, ensemble, data.x, data.y, data.flipped, test.x, test.y, gx, gy, points,
-        len(settings.members),
-    )  # fmt: skip
 
 
 @dataclass
@@ -102,25 +50,20 @@ class Frame:
     test_accuracy: np.ndarray  # (seeds, members) at the last recorded epoch
     train_accuracy: np.ndarray
     diverged: np.ndarray  # (seeds, members) bool
-    params: dict[str, np.ndarray] | None = None  # (seeds, members, ...), last frame
+    result: Result | None = None  # the finished run, on the last frame only
 
 
 def stream(
-    p: Problem, cancelled: Callable[[], bool] = lambda: False, every_s: float = 0.1
+    cfg: experiment.Config,
+    p: Problem,
+    cancelled: Callable[[], bool] = lambda: False,
+    every_s: float = 0.1,
 ) -> Iterator[Frame]:
     """Train p's ensemble chunk by chunk; yield a Frame now and then, and the last."""
-    model, E = p.spec.model, p.spec.epochs
-    records = log_spaced_epochs(E, N_RECORDS)
-    chunks = train_chunks(
-        p.spec, p.ensemble, p.x, p.y,
-        eval_sets={"train": (p.x, p.y), "test": (p.x_test, p.y_test)}, record=records,
-        keep_settings=KEPT,
-    )  # fmt: skip
+    model, records, n = p.spec.model, p.records, p.n_members
 
     def frame(chunk) -> Frame:
-        n = p.n_members
-        params = {k: v[:, :n] for k, v in chunk.params.items()}
-        seed0 = {k: v[:1] for k, v in params.items()}
+        seed0 = {k: v[:1, :n] for k, v in chunk.params.items()}
         logits = predict(model, seed0, p.points)[0]  # (members, GRID*GRID, 2)
         r = int(np.searchsorted(records, chunk.epoch, side="right"))
         metrics = chunk.leaf("metrics")[:, :n, :r]  # (S, M, r, sets, 2)
@@ -134,12 +77,13 @@ def stream(
             test_accuracy=last[..., 1, 1],
             train_accuracy=last[..., 0, 1],
             diverged=chunk.leaf("diverged")[:, :n],
-            params=params if chunk.done else None,
+            result=experiment.result(cfg, p, chunk.result()) if chunk.done else None,
         )
 
-    # Chunks are short (about 10 ms of steps); a frame goes out after the first, at
+    # Chunks are short (tens of ms of steps); a frame goes out after the first, at
     # most every ``every_s`` after that, and after the last. train_chunks has the
     # next chunk running while a frame is built, so training goes on as the host draws.
+    chunks = experiment.chunks(p)
     shown = -math.inf
     for i, chunk in enumerate(chunks):
         if i == 0 or chunk.done or time.perf_counter() - shown >= every_s:
@@ -269,19 +213,20 @@ class Engine:
 
     def _run(self, job: Job) -> None:
         try:
-            p = problem(job.settings)
+            cfg = job.settings.config()
+            p = problem(cfg)
             job.problem = p
             with self._lock:
                 job.events.append(("data", {"job": job.id, **data_json(p)}))
                 self._wake.notify_all()
-            for f in stream(p, lambda: job.replaced_by is not None):
+            for f in stream(cfg, p, lambda: job.replaced_by is not None):
                 payload = frame_json(job.id, f, p)
                 with self._lock:
                     job.last_frame = f
                     job.events.append(("frame", payload))
                     self._wake.notify_all()
             with self._lock:
-                if job.replaced_by is not None and job.last_frame.params is None:
+                if job.replaced_by is not None and job.last_frame.result is None:
                     self._end(job, "cancelled", replaced_by=job.replaced_by)
                 else:
                     seconds = time.perf_counter() - job.started
