@@ -72,7 +72,9 @@ def test_new_store_records_schema_version_and_application_id(tmp_path):
     assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     names = [r[0] for r in db.execute("SELECT name FROM migrations")]
-    assert names == [fn.__name__ for fn in MIGRATIONS] == ["m001_initial"]
+    assert (
+        names == [fn.__name__ for fn in MIGRATIONS] == ["m001_initial", "m002_sweeps"]
+    )
 
 
 def test_start_run_records_key_and_provenance(store):

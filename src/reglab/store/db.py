@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import json
 import math
 import os
 import re
@@ -321,6 +322,22 @@ class Store:
             }
             for r in rows
         ]
+
+    # Sweeps: each point's config, runs and claims, so the same command replays.
+
+    def record_sweep(self, key: str, experiment: str, points: list[dict]) -> None:
+        """Record a finished sweep's points under key (its inputs + code version)."""
+        body = json.dumps(points, separators=(",", ":"))
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?, ?)",
+                (key, experiment, now(), body),
+            )
+
+    def find_sweep(self, key: str) -> list[dict] | None:
+        """Return the points recorded under key, or None."""
+        rows = self._read("SELECT points FROM sweeps WHERE key = ?", (key,))
+        return json.loads(rows[0]["points"]) if rows else None
 
     # Artifacts: arrays as .npz beside the database; checkpoints for resuming.
 

@@ -88,6 +88,17 @@ def m001_initial(db: sqlite3.Connection) -> None:
         )""")
 
 
+@migration
+def m002_sweeps(db: sqlite3.Connection) -> None:
+    db.execute("""
+        CREATE TABLE sweeps (
+            key TEXT PRIMARY KEY,  -- sha256 of the command's inputs and code version
+            experiment TEXT NOT NULL,
+            created_utc TEXT NOT NULL,
+            points TEXT NOT NULL  -- JSON: each point's config, runs and claims
+        )""")
+
+
 def check(db: sqlite3.Connection, path: Path) -> int:
     """Return the file's schema version; raise StoreError if it is not ours to use.
 
