@@ -100,6 +100,19 @@ def export_csv(store: Store, runs: list[Run]) -> str:
     return buffer.getvalue()
 
 
+def export_metrics_csv(store: Store, runs: list[Run]) -> str:
+    """Return one CSV row per run, metric history and step (empty value: NaN)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["run", "experiment", "seed", "metric", "step", "value"])
+    for r in runs:
+        for name, h in store.metrics(r.id).items():
+            for step, v in zip(h.steps.tolist(), h.values.tolist(), strict=True):
+                value = "" if math.isnan(v) else repr(v)
+                writer.writerow([r.id, r.experiment, r.seed, name, step, value])
+    return buffer.getvalue()
+
+
 def export_mlflow(store: Store, runs: list[Run], tracking_uri: str) -> int:
     """Log each run to MLflow (params, claims as metrics, histories, artifacts)."""
     try:

@@ -11,6 +11,7 @@ from reglab.lab.exporting import (
     _json_safe,
     export_csv,
     export_json,
+    export_metrics_csv,
     export_mlflow,
     run_record,
     to_toml,
@@ -71,6 +72,10 @@ def show(args: argparse.Namespace) -> int:
             mark = "pass" if c["passed"] else "FAIL"
             print(f"  {mark} {c['name']}: {c['measured']:.4g} {c['comparison']}"
                   f" {c['threshold']:.4g}")  # fmt: skip
+        for name, h in record["metrics"].items():
+            steps, values = h["steps"], h["values"]
+            print(f"  metric {name}: {len(values)} values at steps {steps[0]}.."
+                  f"{steps[-1]}, last {values[-1]:.4g}")  # fmt: skip
         for a in record["artifacts"]:
             print(f"  artifact {a['name']}: {a['path']} ({a['bytes']} bytes)")
     return 0
@@ -123,11 +128,10 @@ def export(args: argparse.Namespace) -> int:
             n = export_mlflow(store, found, args.tracking_uri)
             print(f"logged {n} runs to {args.tracking_uri}", file=sys.stderr)
             return 0
-        text = (
-            export_csv(store, found)
-            if args.format == "csv"
-            else export_json(store, found)
-        )
+        if args.format == "csv":
+            text = (export_metrics_csv if args.metrics else export_csv)(store, found)
+        else:
+            text = export_json(store, found)
     if args.output:
         with open(args.output, "w", newline="") as fh:
             fh.write(text)
@@ -165,6 +169,10 @@ def add_parsers(sub, store_help: str) -> None:
     p.add_argument("--tracking-uri", help="MLflow tracking URI (--format mlflow)")
     p.add_argument("--experiment")
     p.add_argument("--status")
+    p.add_argument(
+        "--metrics", action="store_true",
+        help="csv: the metric histories, a row per run, metric and step",
+    )  # fmt: skip
     p.add_argument("-o", "--output", help="file to write (default: stdout)")
     p.set_defaults(func=export)
     p = sub.add_parser("gc", help="delete artifact files no run references")

@@ -45,6 +45,7 @@ import numpy as np
 
 import reglab
 from reglab.experiments.base import Result, config_dict
+from reglab.lab.histories import seed_histories
 from reglab.store import Run, Store, StoreError, config_hash
 
 
@@ -266,7 +267,10 @@ class Lab:
         for key in ("compile_s", "run_s", "total_s"):
             if key in result.timings:
                 self.store.log_metrics(holder, key, [result.timings[key]])
-        for run in runs:
+        histories = seed_histories(result, len(runs))
+        for run, series in zip(runs, histories, strict=True):
+            for name, (steps, values) in series.items():
+                self.store.log_metrics(run.id, name, values, steps)
             info = {
                 "group": group,
                 "group_run": holder,
