@@ -188,47 +188,76 @@ def sweep(args: argparse.Namespace) -> int:
     """Run the product of the grid axes; report claims against each axis."""
     from rich.console import Console
 
-    from reglab.lab.overrides import build_config, check_key
-    from reglab.lab.sweep import grid_points, summarize, write_summary
+    from reglab.lab.sweep import grid_points, write_summary
+    from reglab.lab.sweep_report import write_sweep_report
 
-    mod = _experiment(args.experiment)
+    name = args.experiment.replace("-", "_")
+    if name not in experiments.NAMES:
+        _experiment(name)  # the one-line error
     settings, axes = _settings(args)
     if not axes:
         raise SystemExit(
             "reglab: sweep needs at least one --grid KEY=V1,V2 (or a [sweep] table)"
         )
-    for key in axes:
-        check_key(key, mod.Config, mod.NAME)
     points = grid_points(axes)
-    configs = [  # every point is checked before anything trains
-        build_config(mod, settings | p, seeds=args.seeds, quick=args.quick)
-        for p in points
-    ]
-    out = Path(args.out)
-    _check_writable(out)
-    _download(args)
     console = Console(stderr=True)
     start = time.perf_counter()
-    from reglab.lab.driver import JobsFailed
+    key, rows = _replay(args, name, settings, axes)
+    if rows is None:
+        rows = _sweep(args, name, settings, axes, points, console)
+        from reglab.store import Store
 
-    try:
-        done = _execute(args, [(mod.NAME, c) for c in configs], None, console)
-    except JobsFailed as e:  # name each failed point by its settings
-        labels = [" ".join(f"{k}={v}" for k, v in p.items()) for p in points]
-        raise JobsFailed(e.failed, labels, "points") from None
-    rows = summarize(points, done)
+        with Store(args.store) as store:
+            store.record_sweep(key, name, rows)
+    out = Path(args.out)
+    _check_writable(out)
     write_summary(out, rows)
-    n_trained = sum(d.trained for d in done)
+    title = f"reglab sweep: {name}" + (" (quick run)" if args.quick else "")
+    page = write_sweep_report(out, name, title, rows)
+    n_trained = sum(r["trained"] for r in rows)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         outputs.print_sweep(rows, console)
-        print(f"sweep: {out.resolve() / 'sweep.json'}")
+        print(f"sweep: {out.resolve() / 'sweep.json'}; report: {page.resolve()}")
     console.print(
         f"{len(points)} points ({n_trained} trained, {len(points) - n_trained} from the"
         f" store) in {time.perf_counter() - start:.1f} s"
     )
     return 0
+
+
+def _replay(args, name: str, settings: dict, axes: dict) -> tuple[str, list | None]:
+    """Return the sweep's key and its recorded points if they still hold (no JAX)."""
+    from reglab.lab.replay import recorded
+
+    fresh = args.force or args.download  # --download: the user wants the data now
+    return recorded(args.store, name, settings, axes, seeds=args.seeds,
+                    quick=args.quick, look=not fresh)  # fmt: skip
+
+
+def _sweep(args, name, settings, axes, points, console) -> list[dict]:
+    """Check every point, train or load each through the store; return the rows."""
+    _start_jax()
+    from reglab.lab.driver import JobsFailed
+    from reglab.lab.overrides import build_config, check_key
+    from reglab.lab.sweep import summarize
+
+    mod = _experiment(name)
+    for key in axes:
+        check_key(key, mod.Config, mod.NAME)
+    configs = [  # every point is checked before anything trains
+        build_config(mod, settings | p, seeds=args.seeds, quick=args.quick)
+        for p in points
+    ]
+    _check_writable(Path(args.out))
+    _download(args)
+    try:
+        done = _execute(args, [(mod.NAME, c) for c in configs], None, console)
+    except JobsFailed as e:  # name each failed point by its settings
+        labels = [" ".join(f"{k}={v}" for k, v in p.items()) for p in points]
+        raise JobsFailed(e.failed, labels, "points") from None
+    return summarize(points, done)
 
 
 def list_experiments(args: argparse.Namespace) -> int:
@@ -352,6 +381,14 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _start_jax() -> None:
+    """Set XLA's level and one JAX CPU device per core, before JAX starts."""
+    from reglab.placement import claim_cpu_devices, configure_xla
+
+    configure_xla()  # before any JAX computation creates the backend
+    claim_cpu_devices()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the reglab console script: known errors print one line."""
     args = parser().parse_args(argv)
@@ -365,10 +402,8 @@ def main(argv: list[str] | None = None) -> int:
             connect(args.address, args.jobs or None)  # before JAX: Ray forks daemons
         elif getattr(args, "address", None):
             raise LabError("--address needs --executor ray")
-        from reglab.placement import claim_cpu_devices, configure_xla
-
-        configure_xla()  # before any JAX computation creates the backend
-        claim_cpu_devices()  # one JAX CPU device per core, before JAX starts
+        if args.command in ("reproduce", "run", "playground"):
+            _start_jax()  # sweep does when it trains; the store's commands never
         return args.func(args)
     except (LabError, StoreError, ValueError) as err:
         if isinstance(err, ValueError) and "REGLAB_" not in str(err):

@@ -169,11 +169,14 @@ class LocalExecutor:
 
 
 def summarize(points: list[dict[str, Any]], done: list) -> list[dict[str, Any]]:
-    """Return one row per grid point: its runs and each claim's seed mean, interval."""
+    """Return one row per grid point: config, runs, each claim's seed mean, interval."""
+    from reglab.experiments.base import config_dict
+
     rows = []
     for point, d in zip(points, done, strict=True):
         claims = {
             c.name: {
+                "statement": c.statement,
                 "measured": c.measured,
                 "interval": list(c.interval) if c.interval else None,
                 "per_seed": list(c.per_seed),
@@ -187,6 +190,7 @@ def summarize(points: list[dict[str, Any]], done: list) -> list[dict[str, Any]]:
         rows.append(
             {
                 "point": point,
+                "config": config_dict(d.cfg),
                 "seeds": list(d.cfg.seeds),
                 "runs": {str(s): r for s, r in sorted(d.plan.runs.items())},
                 "trained": d.trained,
