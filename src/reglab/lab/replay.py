@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from reglab.store import Store
+from reglab.store import Store, resolve_path
 from reglab.store.runs import canonical_json
 
 
@@ -68,3 +68,25 @@ def replay(store: Store, key: str, experiment: str, version: str) -> list[dict] 
     if not all(_intact(store, h) for h in holders):
         return None
     return [{**p, "trained": False} for p in points]
+
+
+def recorded(
+    store_path: str | None,
+    experiment: str,
+    settings: dict[str, Any],
+    axes: dict[str, list[Any]],
+    *,
+    seeds: int | None,
+    quick: bool,
+    look: bool = True,
+) -> tuple[str, list[dict] | None]:
+    """Return a sweep command's key and, if look, its replayed points (or None)."""
+    from reglab.lab.runner import code_version
+
+    version = code_version()
+    key = sweep_key(experiment, settings, axes, seeds=seeds, quick=quick,
+                    version=version)  # fmt: skip
+    if not look or not resolve_path(store_path).is_file():  # no store: none made
+        return key, None
+    with Store(store_path) as store:
+        return key, replay(store, key, experiment, version)
