@@ -224,6 +224,8 @@ def test_moving_a_slider_redraws_the_boundary_in_chromium(server, browser):
     page.wait_for_function("document.body.dataset.finished", timeout=60_000)
     first_job = page.evaluate("document.body.dataset.finished")
     before = page.evaluate(canvas)
+    caption = "document.querySelector('#panels .desc').textContent"
+    assert page.evaluate(caption) == "follows the sliders: L2 0.0025"
     slider = page.locator("#slider-l2_strength")
     slider.focus()
     for _ in range(3):
@@ -239,3 +241,4 @@ def test_moving_a_slider_redraws_the_boundary_in_chromium(server, browser):
     assert not errors
     assert value > 0.0025
     assert after != before  # a new boundary arrived, and it differs
+    assert page.evaluate(caption) == f"follows the sliders: L2 {value:g}"

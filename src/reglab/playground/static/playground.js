@@ -213,7 +213,7 @@ function follow(jobId) {
   currentJob = jobId;
   document.getElementById("save").disabled = true;
   document.body.dataset.job = jobId;
-  setStatus(`job ${jobId}: compiling or queued…`);
+  setStatus(`job ${jobId}: compiling or waiting for the previous one…`);
   source = new EventSource(`/api/jobs/${jobId}/events`);
   const mineOnly = (fn) => (ev) => {
     const msg = JSON.parse(ev.data);
@@ -226,7 +226,8 @@ function follow(jobId) {
     source.close();
     document.getElementById("save").disabled = false;
     document.body.dataset.finished = msg.job;
-    setStatus(`job ${msg.job}: ${lastFrame.epoch} epochs in ${msg.seconds.toFixed(2)} s`);
+    setStatus(`done: ${lastFrame.epoch.toLocaleString("en")} epochs in` +
+      ` ${msg.seconds.toFixed(2)} s (job ${msg.job})`);
   }));
   source.addEventListener("failed", mineOnly((msg) => {
     source.close();
@@ -246,13 +247,31 @@ function members() {
   return [state, ...pins];
 }
 
-function describe(m, i) {
-  if (i === 0) return "the sliders";
+const WORDS = { learning_rate: "lr₀", alpha: "α", tau: "τ" };
+
+function defaults() {
+  return Object.fromEntries(CONTROLS.map((c) => [c.name, String(c.default)]));
+}
+
+function summary(m) { // a member's settings in words, e.g. "L2 0.0025, dropout 0.2"
   const parts = [];
-  for (const name of settingNames()) {
-    if (String(m[name]) !== String(state[name])) parts.push(`${name}=${m[name]}`);
+  const how = m.penalty === "coupled" ? "" : ` (${m.penalty})`;
+  if (Number(m.l2_strength) > 0) parts.push(`L2 ${m.l2_strength}${how}`);
+  if (Number(m.l1_strength) > 0) parts.push(`L1 ${m.l1_strength}${how}`);
+  if (Number(m.p_drop) > 0) {
+    parts.push(`dropout ${m.p_drop} (${m.mask.replace("_", " ")} mask)`);
   }
-  return parts.length ? "vs live: " + parts.join(", ") : "same as live";
+  if (Number(m.smoothing) > 0) parts.push(`label smoothing ${m.smoothing}`);
+  if (Number(m.max_norm) > 0) parts.push(`max-norm ${m.max_norm}`);
+  const text = parts.length ? parts.join(", ") : "no regularizer";
+  const d = defaults();
+  const schedule = Object.keys(WORDS).filter((k) => String(m[k]) !== d[k])
+    .map((k) => `${WORDS[k]} ${m[k]}`);
+  return schedule.length ? `${text}; ${schedule.join(", ")}` : text;
+}
+
+function describe(m, i) {
+  return (i === 0 ? "follows the sliders: " : "pinned: ") + summary(m);
 }
 
 function ensurePanels(n) {
@@ -356,13 +375,23 @@ function drawFrame(f) {
   document.body.dataset.frameJob = f.job;
   drawCurves(f);
   const since = ((performance.now() - changedAt) / 1000).toFixed(2);
-  setStatus(`job ${f.job}: epoch ${f.epoch} of ${f.epochs} (${since} s)`);
+  setStatus(`training: epoch ${f.epoch.toLocaleString("en")} of` +
+    ` ${f.epochs.toLocaleString("en")} (${since} s)`);
 }
 
 function drawCurves(f) {
+  // drawn at the canvas's CSS width and the screen's pixel ratio: text stays readable
   const canvas = document.getElementById("curves");
   const ctx = canvas.getContext("2d");
-  const W = canvas.width, H = canvas.height, L = 48, R = 10, T = 10, B = 28;
+  const dpr = window.devicePixelRatio || 1;
+  const W = Math.max(260, canvas.clientWidth || 720), H = W < 500 ? 210 : 260;
+  if (canvas.width !== Math.round(W * dpr) || canvas.height !== Math.round(H * dpr)) {
+    canvas.width = Math.round(W * dpr);
+    canvas.height = Math.round(H * dpr);
+  }
+  canvas.style.height = `${H}px`;
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  const L = 40, R = 16, T = 22, B = 34;
   ctx.clearRect(0, 0, W, H);
   const epochs = f.record_epochs;
   const S = f.train_loss.length, n = f.train_loss[0].length;
@@ -373,22 +402,37 @@ function drawCurves(f) {
     }
   }
   top = Math.min(Math.max(top, 0.1), 3) * 1.05;
+  // round ticks: the smallest of these steps that needs at most 5 of them
+  const step = [0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1].find((d) => top / d <= 5) || 1;
   const lx = (e) => Math.log10(e + 1), xmax = lx(f.epochs);
   const X = (e) => L + (lx(e) / xmax) * (W - L - R);
   const Y = (v) => T + (1 - Math.min(v, top) / top) * (H - T - B);
   ctx.strokeStyle = "#ccc"; ctx.fillStyle = "#444"; ctx.font = "11px sans-serif";
   ctx.lineWidth = 1;
+  ctx.textAlign = "center";
   for (let k = 0; Math.pow(10, k) <= f.epochs; k++) {
     const x = X(Math.pow(10, k) - 1);
     ctx.beginPath(); ctx.moveTo(x, T); ctx.lineTo(x, H - B); ctx.stroke();
-    ctx.fillText(k === 0 ? "0" : `1e${k}`, x - 6, H - B + 14);
+    ctx.fillText(k === 0 ? "0" : Math.pow(10, k).toLocaleString("en"), x, H - B + 14);
   }
-  for (let i = 0; i <= 4; i++) {
-    const v = (top * i) / 4, y = Y(v);
+  ctx.fillText("epoch (log scale)", L + (W - L - R) / 2, H - 4);
+  ctx.textAlign = "right";
+  for (let v = 0; v <= top + 1e-9; v += step) {
+    const y = Y(v);
     ctx.beginPath(); ctx.moveTo(L, y); ctx.lineTo(W - R, y); ctx.stroke();
-    ctx.fillText(v.toFixed(2), 6, y + 4);
+    ctx.fillText(v.toFixed(step < 0.1 ? 2 : 1), L - 4, y + 4);
   }
-  ctx.fillText("epoch", W - R - 34, H - 4);
+  ctx.textAlign = "left";
+  ctx.fillText("loss", 4, 12);
+  // the key: line styles (colours are the panels' swatches)
+  for (const [dx, dash, text] of [[130, [], "train (flips included)"],
+    [0, [5, 4], "clean test"]]) {
+    const x = W - R - 70 - dx;
+    ctx.strokeStyle = "#444"; ctx.setLineDash(dash); ctx.lineWidth = 1.5;
+    ctx.beginPath(); ctx.moveTo(x - 24, 9); ctx.lineTo(x - 4, 9); ctx.stroke();
+    ctx.setLineDash([]); ctx.fillText(text, x, 13);
+  }
+  ctx.strokeStyle = "#ccc"; ctx.lineWidth = 1;
   for (let m = 0; m < n; m++) {
     for (const [set, dash] of [[f.train_loss, []], [f.test_loss, [5, 4]]]) {
       const series = epochs.map((e, r) => {
@@ -437,6 +481,7 @@ function wireButtons() {
     setStatus(reply.ok ? `saved job ${job} as run ${body.run} (experiment ${body.experiment})`
       : `not saved: ${body.error}`);
   });
+  window.addEventListener("resize", () => { if (lastFrame) drawCurves(lastFrame); });
   window.addEventListener("hashchange", () => {
     const before = new URLSearchParams(requestParams()).toString();
     readHash();
