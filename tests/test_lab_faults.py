@@ -3,12 +3,16 @@ parent, Ctrl-C stops promptly, two processes on one store train once."""
 
 import json
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 SWEEP = ["sweep", "mlm_masking", "--grid", "band_sigmas=range(2.0,8.0,0.5)",
          "--seeds", "2", "--no-progress"]  # fmt: skip
@@ -120,3 +124,95 @@ def test_two_processes_on_one_store_train_once(tmp_path):
     outs = [json.loads(p.communicate(timeout=120)[0]) for p in ps]
     assert sorted(o[0]["trained"] for o in outs) == [False, True]
     assert outs[0][0]["runs"] == outs[1][0]["runs"]
+
+
+MLM = ["mlm_masking", "--set", "n_draws=5", "--jobs", "1", "--no-progress"]
+
+
+def _earlier(store: Path) -> str:
+    """Train a cheap run into store; return its id."""
+    p = _reglab("run", *MLM, "--json", "--store", str(store), "--out",
+                str(store.parent / "earlier"))  # fmt: skip
+    out, err = p.communicate(timeout=180)
+    assert p.returncode == 0, err
+    return json.loads(out)[0]["runs"]["0"]
+
+
+def _readable(store: Path, run_id: str) -> None:
+    """Assert run_id is finished and its stored result still loads (sha256 checked)."""
+    from reglab.store import Store
+
+    with Store(store) as s:
+        assert s.get(run_id).status == "finished"
+        assert s.load_arrays(run_id, "result")
+
+
+@pytest.mark.parametrize("kind", ["foreign", "bytes"])
+@pytest.mark.parametrize("command", ["runs", "sweep", "run"])
+def test_a_foreign_store_file_is_named_with_the_fix_and_left_unchanged(
+    tmp_path, kind, command
+):
+    from reglab import cli
+
+    path = tmp_path / "notes.sqlite"
+    if kind == "foreign":
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE notes (text TEXT)")
+    else:
+        path.write_bytes(np.random.default_rng(0).bytes(4096))
+    before = path.read_bytes()
+    out = ["--out", str(tmp_path / "o")]
+    sweep = ["sweep", *MLM, "--grid", "n_draws=2,3", *out]
+    argv = {"runs": ["runs"], "run": ["run", *MLM, *out], "sweep": sweep}[command]
+    what = "an SQLite database but not" if kind == "foreign" else "not an SQLite"
+    with pytest.raises(SystemExit, match=f"^reglab: {path} is {what}.*--store"):
+        cli.main([*argv, "--store", str(path)])
+    assert path.read_bytes() == before
+
+
+def test_a_store_folder_that_cannot_be_made_is_named_with_the_fix(tmp_path):
+    from reglab import cli
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the store's folder must go")
+    store = blocker / "runs" / "runs.sqlite"
+    with pytest.raises(
+        SystemExit, match=f"^reglab: cannot open the run store {store}: .*make"
+    ):
+        cli.main(["runs", "--store", str(store)])
+    assert blocker.read_text().startswith("a file")
+
+
+def _no_bigger_than(limit: int):
+    def limit_files() -> None:  # in the child: writes past limit fail with EFBIG
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limit_files
+
+
+def test_a_full_disk_while_saving_a_result_is_one_line_and_earlier_runs_stay(
+    tmp_path,
+):
+    store = tmp_path / "store" / "runs.sqlite"
+    earlier = _earlier(store)
+    big = ["sweep", "weight_decay", "--quick", "--grid", "epochs=2", "--seeds", "1",
+           "--set", "widths=[2,8,8,2]", "--set", "n_train=40", "--set", "n_test=40",
+           "--set", "grid_resolution=250", "--set", "prox_strengths=[]",
+           "--jobs", "1", "--no-progress", "--store", str(store),
+           "--out", str(tmp_path / "o")]  # fmt: skip
+    # a 1 MiB file limit: the store and compile cache fit, the ~7 MiB result does not
+    p = _reglab(*big, preexec_fn=_no_bigger_than(1 << 20))
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 1 and "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"reglab: cannot write artifact {store.parent}/artifacts/")
+    assert (
+        "File too large — free disk space" in last and "earlier runs are intact" in last
+    )
+    _readable(store, earlier)
+    from reglab.store import Store
+
+    with Store(store) as s:
+        (failed,) = s.list_runs("weight_decay")
+        assert failed.status == "failed" and "cannot write artifact" in failed.error

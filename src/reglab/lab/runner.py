@@ -262,7 +262,11 @@ class Lab:
         """Store a trained group; return the whole Result, or None if it won't merge."""
         holder = runs[0].id
         self._checkpoints.pop(holder, None)  # the stored one stays (no artifact delete)
-        self.store.save_arrays(holder, "result", result.arrays)
+        try:
+            self.store.save_arrays(holder, "result", result.arrays)
+        except StoreError as e:  # a full disk: the runs say why, not 'running'
+            self.end(runs, "failed", str(e))
+            raise
         group = [r.seed for r in runs]
         for key in ("compile_s", "run_s", "total_s"):
             if key in result.timings:
