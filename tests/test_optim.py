@@ -173,9 +173,7 @@ def test_mixed_chain_member_follows_its_own_penalty(kind, name, getkey):
     flags = {k: jnp.bool_(kind == k) for k in ("decoupled", "proximal")}
     mixed = hp(**strengths, **flags)
     both = optim.STRENGTHS | {"decoupled", "proximal"}
-    got = run(
-        optim.OptimizerSpec(name, penalty="coupled"), mixed, params, 6, used=both
-    )
+    got = run(optim.OptimizerSpec(name, penalty="coupled"), mixed, params, 6, used=both)
     ref = run(optim.OptimizerSpec(name, penalty=kind),
               hp(**strengths), params, 6)  # fmt: skip
     close(got, ref)

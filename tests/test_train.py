@@ -517,8 +517,9 @@ def test_programs_leave_out_unused_settings(data, optimizer, model):
                          max_norm=0.5)  # fmt: skip
     capped = list(train_chunks(spec, ens1, *data))[-1].result()
     norms = np.sqrt((capped.params["W2"] ** 2).sum(-2))
-    assert norms.max() <= 0.5 + 1e-5 and not np.array_equal(capped.params["W2"],
-                                                             lean.params["W2"])
+    assert norms.max() <= 0.5 + 1e-5 and not np.array_equal(
+        capped.params["W2"], lean.params["W2"]
+    )
 
 
 def test_keep_settings_names_are_checked(data):

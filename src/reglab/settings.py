@@ -12,8 +12,8 @@ rate or a flag never recompiles. Flags are booleans at the API.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -142,7 +142,9 @@ def check_names(names, what: str) -> frozenset[str]:
     """Return names as a set; ValueError naming an unknown one and the closest."""
     unknown = set(names) - set(BY_NAME)
     if unknown:
-        raise ValueError(f"{what}: unknown setting(s) {sorted(unknown)}; {closest_hint(unknown)}")
+        raise ValueError(
+            f"{what}: unknown setting(s) {sorted(unknown)}; {closest_hint(unknown)}"
+        )
     return frozenset(names)
 
 

@@ -7,10 +7,11 @@ loop), so neither imports the other for them.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import jax
+import numpy as np
 
 from reglab import nn
 from reglab.data.targets import SMOOTHING_CONVENTIONS
@@ -74,3 +75,34 @@ class EarlyStopping:
             raise ValueError(f"patience must be >= 1 epoch, got {self.patience}")
         if self.min_delta < 0:
             raise ValueError(f"min_delta must be >= 0, got {self.min_delta}")
+
+
+def log_spaced_epochs(epochs: int, n: int) -> np.ndarray:
+    """Return about n distinct epochs from 0 to epochs, log-spaced (0 included)."""
+    if n < 2:
+        raise ValueError(f"n must be >= 2 (first and last epoch), got {n}")
+    points = np.unique(np.round(np.geomspace(1, epochs, n - 1)).astype(int))
+    return np.concatenate([[0], points])
+
+
+def schedule(epochs: int, at: int | Sequence[int], what: str) -> np.ndarray:
+    """Return the epochs of a record or snapshot schedule: every k, or a list."""
+    if isinstance(at, int | np.integer):
+        if at < 1:
+            raise ValueError(f"{what} every k epochs needs k >= 1, got {at}")
+        points = np.arange(0, epochs + 1, at)
+        return np.unique(np.concatenate([points, [epochs]]))
+    points = np.unique(np.asarray(at, dtype=int))
+    if points.size and (points.min() < 0 or points.max() > epochs):
+        raise ValueError(
+            f"{what} epochs must lie in [0, {epochs}], got {points.min()}..."
+            f"{points.max()} — epoch 0 is the initial model"
+        )
+    return points
+
+
+def index_table(points: np.ndarray, length: int) -> np.ndarray:
+    """Return epoch -> row of points in the schedule, -1 where none (length epochs)."""
+    table = np.full(length, -1, np.int32)
+    table[points] = np.arange(len(points), dtype=np.int32)
+    return table

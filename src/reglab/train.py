@@ -31,7 +31,14 @@ from reglab import checkpoint as ckpt
 from reglab import nn, placement, program, settings
 from reglab.ensemble import Ensemble
 from reglab.optim import penalty_mask
-from reglab.specs import AugmentFn, EarlyStopping, TrainSpec
+from reglab.specs import (  # noqa: F401 - log_spaced_epochs: reglab.train's API
+    AugmentFn,
+    EarlyStopping,
+    TrainSpec,
+    index_table,
+    log_spaced_epochs,
+    schedule,
+)
 
 Array = jax.Array
 Progress = Callable[[int, int], None]
@@ -60,35 +67,6 @@ class TrainResult:
     failures: list[str]
     compile_seconds: float
     run_seconds: float
-
-
-def log_spaced_epochs(epochs: int, n: int) -> np.ndarray:
-    """Return about n distinct epochs from 0 to epochs, log-spaced (0 included)."""
-    if n < 2:
-        raise ValueError(f"n must be >= 2 (first and last epoch), got {n}")
-    points = np.unique(np.round(np.geomspace(1, epochs, n - 1)).astype(int))
-    return np.concatenate([[0], points])
-
-
-def _schedule(epochs: int, at: int | Sequence[int], what: str) -> np.ndarray:
-    if isinstance(at, int | np.integer):
-        if at < 1:
-            raise ValueError(f"{what} every k epochs needs k >= 1, got {at}")
-        points = np.arange(0, epochs + 1, at)
-        return np.unique(np.concatenate([points, [epochs]]))
-    points = np.unique(np.asarray(at, dtype=int))
-    if points.size and (points.min() < 0 or points.max() > epochs):
-        raise ValueError(
-            f"{what} epochs must lie in [0, {epochs}], got {points.min()}..."
-            f"{points.max()} — epoch 0 is the initial model"
-        )
-    return points
-
-
-def _index_table(points: np.ndarray, length: int) -> np.ndarray:
-    table = np.full(length, -1, np.int32)
-    table[points] = np.arange(len(points), dtype=np.int32)
-    return table
 
 
 def _check_data(name: str, x, y, n_in: int, n_classes: int) -> tuple[Array, Array]:
@@ -240,16 +218,18 @@ def train_chunks(
 
     E, L = spec.epochs, spec.chunk
     n_chunks = math.ceil((E + 1) / L)
-    records = _schedule(E, record, "record")
-    snaps_at = _schedule(E, snapshot_epochs, "snapshot") if snapshot_params else []
+    records = schedule(E, record, "record")
+    snaps_at = schedule(E, snapshot_epochs, "snapshot") if snapshot_params else []
     snaps_at = np.asarray(snaps_at, int)
-    record_at = jnp.asarray(_index_table(records, n_chunks * L))
-    snap_at = jnp.asarray(_index_table(snaps_at, n_chunks * L))
+    record_at = jnp.asarray(index_table(records, n_chunks * L))
+    snap_at = jnp.asarray(index_table(snaps_at, n_chunks * L))
 
     # Shapes only: eval_shape traces init_mlp without running or compiling it.
     probe = jax.eval_shape(partial(nn.init_mlp, spec=model), jax.random.PRNGKey(0))
     mask = penalty_mask(probe, spec.optimizer.penalize_biases)
-    used = settings.in_use(values) | settings.check_names(keep_settings, "keep_settings")
+    used = settings.in_use(values) | settings.check_names(
+        keep_settings, "keep_settings"
+    )
     mixed = [k for k in ("decoupled", "proximal") if k in used]
     if mixed and spec.optimizer.penalty != "coupled":
         raise ValueError(
