@@ -131,3 +131,30 @@ def test_address_reaches_a_ray_started_with_ray_start(tmp_path):
             head.wait()
         shutil.rmtree(temp, ignore_errors=True)
     assert len(_numbers(tmp_path)) == 3
+
+
+def test_ray_tasks_send_progress_and_checkpoints_to_the_driver(local_ray):
+    from reglab import experiments
+    from reglab.lab.overrides import build_config
+    from reglab.lab.ray_executor import RayExecutor
+    from reglab.reproduce import work
+
+    tiny = {"widths": [2, 8, 8, 2], "n_train": 40, "n_test": 40, "epochs": 4,
+            "grid_resolution": 3, "prox_strengths": []}  # fmt: skip
+    cfg = build_config(experiments.get("weight_decay"), tiny, seeds=1, quick=True)
+    executor = RayExecutor()
+    events, results = [], {}
+    try:
+        task = ("p", ("weight_decay", cfg, None, None, "p", None))  # tag "p"
+        for tag, value in executor.run(work, [task]):
+            events += executor.drain()  # what the driver's bars and store receive
+            if tag is not None:
+                results[tag] = value
+    finally:
+        executor.close(cancel=False)
+    assert not isinstance(results["p"], BaseException), results["p"]
+    progress = [e for e in events if e[0] == "weight_decay"]
+    assert progress and progress[-1][1] == progress[-1][2]  # up to done == total
+    saved = [e for e in events if e[0] == "checkpoint"]
+    assert saved and all(e[1] == "p" for e in saved)  # the driver stores them
+    assert int(saved[-1][3]["meta/epoch"]) == 4  # the last one: the end of training

@@ -12,12 +12,18 @@ imported there: ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` (several tasks share one
 GPU), the XLA flags, the compile cache and every ``REGLAB_*`` variable of the
 driver. Ray is imported lazily: reglab runs without it.
 
+Events: a task's progress and checkpoints (``reglab.lab.sweep.report``) reach the
+driver through a Ray queue (an actor holding no CPU) that the driver drains at each
+tick, as the local executor's workers use a multiprocessing queue; so the bars move
+while Ray tasks train, and a Ray run cut short resumes from its last checkpoint.
+
 Test hook: ``REGLAB_TEST_DIE_ONCE=PATH`` makes the first task that finds no file at
 PATH create it and kill its own worker (``os._exit``), to test the retry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -94,9 +100,15 @@ def _die_once() -> None:
 READY = False  # whether this worker process has set up JAX
 
 
-def run_task(fn: Callable[..., Any], args: tuple) -> Any:
-    """A Ray worker's task: set up JAX once per process, then fn(*args)."""
+def run_task(fn: Callable[..., Any], args: tuple, events: Any = None) -> Any:
+    """A Ray worker's task: set up JAX once per process, then fn(*args).
+
+    events: the driver's queue, where sweep.report sends this task's progress.
+    """
     global READY
+    from reglab.lab import sweep
+
+    sweep.EVENTS = events
     _die_once()
     if not READY:
         from reglab.placement import (
@@ -133,6 +145,9 @@ class RayExecutor:
             options["num_gpus"] = 1 / TASKS_PER_GPU
         self.remote = ray.remote(run_task).options(**options)
         self.pending: dict[Any, Any] = {}
+        from ray.util.queue import Queue
+
+        self.events = Queue(actor_options={"num_cpus": 0})  # tasks -> driver
 
     def run(
         self, fn: Callable[..., Any], tasks: list[tuple[Any, tuple]]
@@ -141,7 +156,7 @@ class RayExecutor:
         import ray
 
         for tag, args in tasks:
-            self.pending[self.remote.remote(fn, args)] = tag
+            self.pending[self.remote.remote(fn, args, self.events)] = tag
         while self.pending:
             finished, _ = ray.wait(list(self.pending), num_returns=1, timeout=0.2)
             yield None, None  # a tick: the driver drains events, updates bars
@@ -169,8 +184,15 @@ class RayExecutor:
             return e
 
     def drain(self) -> list[tuple]:
-        """Return progress events: Ray tasks report only when they finish."""
-        return []
+        """Return the events (progress, checkpoints) tasks sent since the last drain."""
+        from ray.exceptions import RayError
+        from ray.util.queue import Empty
+
+        try:
+            n = self.events.qsize()
+            return self.events.get_nowait_batch(n) if n else []
+        except (Empty, RayError):  # the queue's actor is gone: nothing more comes
+            return []
 
     def close(self, *, cancel: bool) -> None:
         """Cancel outstanding tasks if asked; stop the Ray this process started."""
@@ -181,6 +203,8 @@ class RayExecutor:
             for ref in self.pending:  # force: end the worker mid-training
                 ray.cancel(ref, force=True)
         self.pending.clear()
+        with contextlib.suppress(Exception):  # the actor may be gone with its node
+            self.events.shutdown()
         if STARTED:
             ray.shutdown()
             STARTED = False
