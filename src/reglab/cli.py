@@ -238,6 +238,10 @@ def _replay(args, name: str, settings: dict, axes: dict) -> tuple[str, list | No
 
 def _sweep(args, name, settings, axes, points, console) -> list[dict]:
     """Check every point, train or load each through the store; return the rows."""
+    if args.executor == "ray":  # before JAX: Ray forks its daemons
+        from reglab.lab.ray_executor import connect
+
+        connect(args.address, args.jobs or None)
     _start_jax()
     from reglab.lab.driver import JobsFailed
     from reglab.lab.overrides import build_config, check_key
@@ -396,11 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     from reglab.store import StoreError
 
     try:
-        if getattr(args, "executor", "local") == "ray":
-            from reglab.lab.ray_executor import connect
-
-            connect(args.address, args.jobs or None)  # before JAX: Ray forks daemons
-        elif getattr(args, "address", None):
+        if getattr(args, "address", None) and args.executor != "ray":
             raise LabError("--address needs --executor ray")
         if args.command in ("reproduce", "run", "playground"):
             _start_jax()  # sweep does when it trains; the store's commands never
