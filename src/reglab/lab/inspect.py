@@ -38,8 +38,8 @@ def runs(args: argparse.Namespace) -> int:
             _print_json([run_record(store, r) for r in found])
             return 0
         for r in found:
-            n = len(store.claims(r.id))
-            passed = sum(c["passed"] for c in store.claims(r.id)) if n else 0
+            claims = store.claims(r.id)
+            n, passed = len(claims), sum(c["passed"] for c in claims)
             print(
                 f"{r.id}  {r.experiment:<16} seed {r.seed:<3} {r.status:<11}"
                 f" {r.started_utc[:19]}  {r.config_hash[:8]}"
