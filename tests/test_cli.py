@@ -4,6 +4,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from reglab import cli, experiments
@@ -135,3 +136,21 @@ def test_xla_level_is_set_once_and_a_users_choice_is_kept(monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=3")
     configure_xla()
     assert os.environ["XLA_FLAGS"] == "--xla_backend_optimization_level=3"
+
+
+def test_every_run_records_its_loss_and_accuracy_histories(quick_report):
+    from reglab.store import Store
+
+    expected = {  # a history each experiment's Result holds, at its record epochs
+        "augmentation": "test_accuracy/1",
+        "weight_decay": "l2_train_loss_curve/0",
+        "dropout": "train_loss_curve/0",
+        "label_smoothing": "train_loss/0",
+        "early_stopping": "user_val_loss",
+    }
+    with Store(quick_report / "store") as store:
+        for name, metric in expected.items():
+            (run, *_) = store.list_runs(name, "finished")
+            h = store.metrics(run.id)[metric]
+            assert h.steps.size > 1 and (np.diff(h.steps) > 0).all(), name
+            assert np.isfinite(h.values).all(), name
