@@ -528,3 +528,52 @@ def test_keep_settings_names_are_checked(data):
     ens = Ensemble.grid(seeds=(0,), learning_rate=0.1)
     with pytest.raises(ValueError, match="did you mean l1_strength"):
         next(train_chunks(SPEC, ens, *data, keep_settings=("l1_strenght",)))
+
+
+@pytest.mark.parametrize(
+    "spec, settings, early",
+    [
+        (SPEC, {"learning_rate": 0.3, "l2_strength": [0, 0.01, 0.02]}, None),
+        (
+            DROPOUT_SPEC,
+            {"learning_rate": 0.05, "p_drop": [0.0, 0.2, 0.4]},
+            EarlyStopping(monitor="train", patience=3, restore_best=True),
+        ),
+    ],
+    ids=["sgd", "adam_dropout_early_stopping"],
+)
+def test_a_finished_run_extends_to_the_longer_runs_numbers(data, spec, settings, early):
+    # 6 epochs, then on to 11 from its last checkpoint, in other chunks, against 11
+    # epochs from the start: every-2 records and snapshots, so the schedules agree
+    def make(epochs, chunk):
+        return TrainSpec(spec.model, spec.optimizer, epochs=epochs, batch_size=8,
+                         chunk_epochs=chunk)  # fmt: skip
+
+    ens = Ensemble.grid(seeds=(0, 1), **settings)
+    kw = dict(eval_sets={"train": data}, record=2, snapshot_params=("W2",),
+              early_stopping=early)  # fmt: skip
+    _, saved = _checkpoints(data, ens, make(6, 4), snapshot_epochs=(2, 4), **kw)
+    longer = fit(data, ens, make(11, 3), snapshot_epochs=(2, 4, 10), **kw)
+    extended = fit(data, ens, make(11, 5), snapshot_epochs=(2, 4, 10),
+                   resume=saved[6], **kw)  # fmt: skip
+    _assert_same_run(longer, extended)
+    assert extended.run_seconds > 0 and list(extended.record_epochs) == [
+        0, 2, 4, 6, 8, 10, 11
+    ]  # fmt: skip
+
+
+def test_extending_refuses_what_would_not_give_the_longer_runs_numbers(data):
+    spec6, spec11 = (
+        TrainSpec(MODEL, optim.OptimizerSpec("sgd"), epochs=e, batch_size=8)
+        for e in (6, 11)
+    )
+    ens = Ensemble.grid(seeds=(0,), learning_rate=0.3)
+    _, saved = _checkpoints(data, ens, spec6, record=log_spaced_epochs(6, 4))
+    with pytest.raises(ValueError, match=r"record schedule has epochs \[5\]"):
+        fit(data, ens, spec11, record=log_spaced_epochs(11, 5), resume=saved[6])
+    _, saved = _checkpoints(data, ens, spec11)
+    with pytest.raises(ValueError, match="only be extended to more epochs"):
+        fit(data, ens, spec6, resume=saved[11])
+    other = Ensemble.grid(seeds=(0,), learning_rate=0.2)
+    with pytest.raises(ValueError, match="saved by a different run"):
+        fit(data, other, spec11, resume=saved[11])

@@ -9,6 +9,9 @@ A checkpoint is a flat dict of numpy arrays, so the run store keeps it as one .n
                                                  every member stopped)
     meta/fingerprint              ()             spec, schedules and ensemble (sha256)
     meta/failures                 (n,)           the NaN reports made so far
+    meta/lineage, meta/epochs,    ()             the fingerprint without epochs and
+    meta/records, meta/snapshots  (r,)           schedules, and those: a finished run
+                                                 can be extended to more epochs
 
 Members are stored as (S, C), not as the program's padded (G, S, Cg) groups, so a
 checkpoint does not depend on how many devices trained it. Resuming regroups them
@@ -69,7 +72,19 @@ def fingerprint(*parts) -> np.ndarray:
     return np.array(digest.hexdigest())
 
 
-def pack(state, epoch: int, done: bool, stamp: np.ndarray, failures) -> Arrays:
+@dataclass(frozen=True)
+class Lineage:
+    """What a run shares with the same run for more epochs, and its schedules."""
+
+    fingerprint: np.ndarray  # all of the stamp but epochs and the schedules
+    epochs: int
+    records: np.ndarray  # the record epochs
+    snapshots: np.ndarray  # the snapshot epochs
+
+
+def pack(
+    state, epoch: int, done: bool, stamp: np.ndarray, failures, lineage: Lineage
+) -> Arrays:
     """Return the checkpoint of a State whose leaves are (S, C, ...) host arrays."""
     return {
         **flatten(state),
@@ -77,7 +92,65 @@ def pack(state, epoch: int, done: bool, stamp: np.ndarray, failures) -> Arrays:
         "meta/done": np.array(done),
         "meta/fingerprint": stamp,
         "meta/failures": np.array(list(failures), dtype=str),
+        "meta/lineage": lineage.fingerprint,
+        "meta/epochs": np.array(lineage.epochs, np.int64),
+        "meta/records": np.asarray(lineage.records, np.int64),
+        "meta/snapshots": np.asarray(lineage.snapshots, np.int64),
     }
+
+
+def _rows(old: np.ndarray, new: np.ndarray, a: np.ndarray, fill) -> np.ndarray:
+    """Return a (S, C, len(old), ...) as (S, C, len(new), ...): row e of old goes to
+    row e of new; rows of epochs that old lacks hold fill."""
+    out = np.full(a.shape[:2] + (len(new),) + a.shape[3:], fill, a.dtype)
+    at = {int(e): i for i, e in enumerate(old)}
+    for j, e in enumerate(new):
+        if int(e) in at:
+            out[:, :, j] = a[:, :, at[int(e)]]
+    return out
+
+
+def extended(arrays: Arrays, lineage: Lineage, stamp: np.ndarray) -> Arrays:
+    """Return a finished run's checkpoint as the checkpoint of the same run for
+    lineage.epochs, ready to go on from the epoch after its end; any other one as it is.
+
+    The longer run's steps are the shorter's and then more (batch order, dropout and
+    the schedule count epochs and steps, not the total), so going on gives the longer
+    run's numbers, provided the shorter recorded every epoch the longer records up to
+    its end (an every-k schedule does; a log-spaced one moves its points: refused).
+    """
+    same = str(arrays.get("meta/fingerprint")) == str(stamp)
+    if same or str(arrays.get("meta/lineage")) != str(lineage.fingerprint):
+        return arrays  # restore accepts it, or names the mismatch
+    E1, E = int(arrays["meta/epochs"]), lineage.epochs
+    if not bool(arrays["meta/done"]) or E1 >= E:
+        raise ValueError(
+            f"resume checkpoint is of the same run for {E1} epochs"
+            f" ({'finished' if arrays['meta/done'] else 'unfinished'}); it can only"
+            f" be extended to more epochs once finished, not to {E} — resume it with"
+            " its own epochs, or start afresh with resume=None"
+        )
+    old_r, old_s = arrays["meta/records"], arrays["meta/snapshots"]
+    for what, old, new in (("record", old_r, lineage.records),
+                           ("snapshot", old_s, lineage.snapshots)):  # fmt: skip
+        missing = sorted(set(new[new <= E1].tolist()) - set(old.tolist()))
+        if missing:
+            raise ValueError(
+                f"cannot extend a {E1}-epoch run to {E}: the longer run's {what}"
+                f" schedule has epochs {missing[:3]} that the shorter did not"
+                f" {what} — use an every-k {what} schedule, or train afresh"
+            )
+    out = dict(arrays)
+    running = arrays["state/running"]  # (S, C, E1 + 1, 2), NaN after a member ends
+    pad = np.full(running.shape[:2] + (E - E1,) + running.shape[3:], np.nan)
+    out["state/running"] = np.concatenate([running, pad.astype(running.dtype)], 2)
+    out["state/metrics"] = _rows(old_r, lineage.records, arrays["state/metrics"], 0)
+    for k in arrays:
+        if k.startswith("state/snaps/"):
+            out[k] = _rows(old_s, lineage.snapshots, arrays[k], 0)
+    out["meta/done"] = np.array(False)
+    out["meta/fingerprint"] = stamp
+    return out
 
 
 def restore(grouped, arrays: Arrays, n_configs: int, stamp: np.ndarray):

@@ -16,6 +16,7 @@ turns non-finite keeps its last finite parameters and stops; the others go on.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -217,12 +218,12 @@ def train_chunks(
         )
 
     E, L = spec.epochs, spec.chunk
-    n_chunks = math.ceil((E + 1) / L)
     records = schedule(E, record, "record")
     snaps_at = schedule(E, snapshot_epochs, "snapshot") if snapshot_params else []
     snaps_at = np.asarray(snaps_at, int)
-    record_at = jnp.asarray(index_table(records, n_chunks * L))
-    snap_at = jnp.asarray(index_table(snaps_at, n_chunks * L))
+    # chunks start at epoch 0 (a resumed or extended run: after its last epoch)
+    record_at = jnp.asarray(index_table(records, E + L))
+    snap_at = jnp.asarray(index_table(snaps_at, E + L))
 
     # Shapes only: eval_shape traces init_mlp without running or compiling it.
     probe = jax.eval_shape(partial(nn.init_mlp, spec=model), jax.random.PRNGKey(0))
@@ -263,17 +264,24 @@ def train_chunks(
                                      (hyper, seeds))  # fmt: skip
     state, keys = init_program(hyper, seeds)
     # what a checkpoint must have been made by: resuming under anything else is refused
-    stamp = ckpt.fingerprint(
-        repr(spec), repr(early_stopping), names, records, snaps_at,
-        tuple(snapshot_params), ensemble.seeds, sorted(values),
-        *(np.asarray(values[k]) for k in sorted(values)),
+    # ... and what a run it may extend to more epochs must share with it
+    run_of = ckpt.fingerprint(
+        repr(early_stopping), names, tuple(snapshot_params), ensemble.seeds,
+        sorted(values), *(np.asarray(values[k]) for k in sorted(values)),
     )  # fmt: skip
+    lineage = ckpt.Lineage(
+        ckpt.fingerprint(repr(dataclasses.replace(spec, epochs=1, chunk_epochs=0)),
+                         run_of),
+        E, records, snaps_at,
+    )  # fmt: skip
+    stamp = ckpt.fingerprint(repr(spec), records, snaps_at, run_of)
     failures: list[str] = []
-    c0, ended = 0, None  # the first chunk to run; the epoch a resumed run had ended
+    s0, ended = 0, None  # the first epoch to run; the epoch a resumed run had ended
     if resume is not None:
+        resume = ckpt.extended(resume, lineage, stamp)  # as it is unless shorter
         state = ckpt.restore(state, resume, C, stamp)
         failures = [str(f) for f in resume["meta/failures"]]
-        c0 = (int(resume["meta/epoch"]) + 1) // L  # checkpoints end chunks
+        s0 = int(resume["meta/epoch"]) + 1
         ended = int(resume["meta/epoch"]) if resume["meta/done"] else None
     # Each device runs the same one-device program on its share of whole groups
     # (dispatch is asynchronous, so they run side by side): a member's arithmetic is
@@ -342,10 +350,11 @@ def train_chunks(
         states = [run.state for run in runs]
         yield Chunk(ended, E, True, states, members, partial(finish, run_s=0.0))
         return
-    placement.step_all(runs, jnp.int32(c0 * L))
-    for c in range(c0, n_chunks):
+    starts = range(s0, E + 1, L)
+    placement.step_all(runs, jnp.int32(s0))
+    for c, e0 in enumerate(starts):
         states = [run.state for run in runs]  # chunk c, still running
-        epoch = min((c + 1) * L - 1, E)
+        epoch = min(e0 + L - 1, E)
         diverged = members([s.diverged for s in states])  # waits for chunk c
         for s, cfg in zip(*np.nonzero(diverged & ~reported), strict=True):
             failures.append(
@@ -354,18 +363,20 @@ def train_chunks(
             )
         reported |= diverged
         done = (
-            c == n_chunks - 1 or (diverged | members([s.stopped for s in states])).all()
+            c == len(starts) - 1
+            or (diverged | members([s.stopped for s in states])).all()
         )
         if done:
             jax.block_until_ready(states)
         else:  # the next chunk runs while the host reports on this one
-            placement.step_all(runs, jnp.int32((c + 1) * L))
+            placement.step_all(runs, jnp.int32(e0 + L))
         elapsed = time.perf_counter() - start
         if progress is not None:
             progress(epoch, E)
         if checkpoint is not None and due.due(done):
             host = jax.tree.map(lambda *parts: members(parts), *states)  # (S, C, ...)
-            checkpoint(epoch, ckpt.pack(host, epoch, done, stamp, failures))
+            packed = ckpt.pack(host, epoch, done, stamp, failures, lineage)
+            checkpoint(epoch, packed)
         yield Chunk(epoch, E, done, states, members, partial(finish, run_s=elapsed))
         if done:
             return
