@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,17 +22,18 @@ TINY = [
 ]  # fmt: skip
 
 
+def _sweep(where) -> list:
+    """Run the tiny sweep in this process; return its rows (its sweep.json)."""
+    assert cli.main([*TINY, *where]) == 0
+    return json.loads(Path(where[-1], "sweep.json").read_text())
+
+
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
     """Run a tiny 2x2 weight-decay sweep (2 seeds) once; return its folder and rows."""
     root = tmp_path_factory.mktemp("sweep")
     where = ["--store", str(root / "store"), "--out", str(root / "out")]
-    done = subprocess.run(
-        [sys.executable, "-m", "reglab", *TINY, *where],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return root, where, json.loads(done.stdout)
+    return root, where, _sweep(where)
 
 
 def _replay(where) -> tuple[list, bool]:
@@ -103,7 +105,7 @@ def test_a_corrupt_result_is_not_replayed_and_its_point_retrains(swept):
     holder = rows[0]["runs"]["0"]
     (npz,) = root.rglob(f"artifacts/{holder}/result.*.npz")
     npz.write_bytes(npz.read_bytes()[:-7])
-    again, _ = _replay(where)
+    again = _sweep(where)
     assert [r["trained"] for r in again] == [True, False, False, False]
     assert again[0]["claims"] == rows[0]["claims"]  # retrained to the same numbers
 
