@@ -101,10 +101,7 @@ READY = False  # whether this worker process has set up JAX
 
 
 def run_task(fn: Callable[..., Any], args: tuple, events: Any = None) -> Any:
-    """A Ray worker's task: set up JAX once per process, then fn(*args).
-
-    events: the driver's queue, where sweep.report sends this task's progress.
-    """
+    """A Ray worker's task: report to events, set up JAX once, then fn(*args)."""
     global READY
     from reglab.lab import sweep
 
