@@ -51,7 +51,8 @@ def axis_figure(rows: list[dict], axis: str):
         series.setdefault(key, []).append(r)
     cols = min(3, len(names))
     n_rows = math.ceil(len(names) / cols)
-    fig = Figure(figsize=(4.0 * cols, 3.0 * n_rows + 0.6), layout="constrained")
+    width = max(4.0 * cols, 7.0)  # the title needs ~7 in
+    fig = Figure(figsize=(width, 3.0 * n_rows + 0.6), layout="constrained")
     axes = fig.subplots(n_rows, cols, squeeze=False).ravel()
     log = numeric and min(values) > 0 and max(values) >= 20 * min(values)
     span = (max(values) - min(values)) if numeric and len(values) > 1 else 1.0
@@ -66,13 +67,13 @@ def axis_figure(rows: list[dict], axis: str):
         for i, (key, members) in enumerate(series.items()):
             for r in members:
                 c = r["claims"].get(name)
-                if c is None:
+                if c is None or not math.isfinite(c["measured"]):
                     continue
-                threshold = c["threshold"]
+                threshold, m = c["threshold"], c["measured"]
                 x = at(r["point"][axis], i)
-                lo, hi = c["interval"] or (c["measured"], c["measured"])
-                ax.errorbar(
-                    x, c["measured"], yerr=[[c["measured"] - lo], [hi - c["measured"]]],
+                lo, hi = c["interval"] or (m, m)
+                ax.errorbar(  # a claim's interval need not centre on its value
+                    x, m, yerr=[[max(m - lo, 0.0)], [max(hi - m, 0.0)]],
                     fmt="o", color=f"C{i}", capsize=3, markersize=5,
                     markerfacecolor=f"C{i}" if c["passed"] else "white",
                 )  # fmt: skip
@@ -81,8 +82,9 @@ def axis_figure(rows: list[dict], axis: str):
                 for r in members
                 if name in r["claims"]
             )
-            ax.plot(*zip(*line, strict=True), color=f"C{i}", linewidth=0.8,
-                    label=key or None)  # fmt: skip
+            if line:
+                ax.plot(*zip(*line, strict=True), color=f"C{i}", linewidth=0.8,
+                        label=key or None)  # fmt: skip
         if threshold is not None and math.isfinite(threshold):
             ax.axhline(threshold, color="0.4", linestyle="--", linewidth=0.8)
         ax.set_title(name, fontsize=9)
