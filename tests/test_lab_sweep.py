@@ -11,7 +11,7 @@ import pytest
 from reglab import cli
 from reglab.experiments.base import Result
 from reglab.lab.histories import seed_histories
-from reglab.lab.sweep_report import figure_name
+from reglab.lab.sweep_report import axis_figure, figure_name
 
 AXES = ["--grid", "noise=0.1,0.2", "--grid", "epochs=2,4"]
 TINY = [
@@ -124,3 +124,22 @@ def test_histories_are_metric_arrays_at_their_own_epochs():
     steps, values = seeds[1]["train_loss/1"]
     assert steps.tolist() == [0, 5, 10] and values.tolist() == [9.0, 10.0, 11.0]
     assert seeds[0]["user_val_loss"][0].tolist() == [0, 1, 2]
+
+
+def _row(dataset, l2, measured, interval, passed=True):
+    claim = {"measured": measured, "interval": interval, "threshold": 0.5,
+             "comparison": ">", "passed": passed, "agreement": ""}  # fmt: skip
+    return {"point": {"dataset": dataset, "l2": l2}, "claims": {"c": claim}}
+
+
+def test_axis_figures_take_words_nan_and_off_centre_intervals():
+    nan = float("nan")
+    rows = [_row("mnist", 0.001, 0.6, [0.65, 0.7]),  # interval above the value
+            _row("mnist", 0.1, nan, [nan, nan]),  # left out, not an error
+            _row("fashion", 0.001, 0.4, [0.3, 0.5], passed=False),
+            _row("fashion", 0.1, 0.55, [0.5, 0.6])]  # fmt: skip
+    words = axis_figure(rows, "dataset").axes[0]
+    assert [t.get_text() for t in words.get_xticklabels()] == ["mnist", "fashion"]
+    assert words.get_legend_handles_labels()[1] == ["l2=0.001", "l2=0.1"]
+    strengths = axis_figure(rows, "l2").axes[0]
+    assert strengths.get_xscale() == "log"  # 0.001 to 0.1: two decades
