@@ -110,18 +110,35 @@ def _rows(old: np.ndarray, new: np.ndarray, a: np.ndarray, fill) -> np.ndarray:
     return out
 
 
-def extended(arrays: Arrays, lineage: Lineage, stamp: np.ndarray) -> Arrays:
+def extended(arrays: Arrays, lineage: Lineage, stamp: np.ndarray) -> Arrays | None:
     """Return a finished run's checkpoint as the checkpoint of the same run for
     lineage.epochs, ready to go on from the epoch after its end; any other one as it is.
+
+    A checkpoint marked ``meta/offered`` (the lab offers a shorter stored run to a
+    longer request) that does not fit gives None instead of an error: train afresh.
 
     The longer run's steps are the shorter's and then more (batch order, dropout and
     the schedule count epochs and steps, not the total), so going on gives the longer
     run's numbers, provided the shorter recorded every epoch the longer records up to
     its end (an every-k schedule does; a log-spaced one moves its points: refused).
     """
+    offered = bool(arrays.get("meta/offered", False))
+    try:
+        return _extended(arrays, lineage, stamp)
+    except ValueError:
+        if offered:
+            return None
+        raise
+
+
+def _extended(arrays: Arrays, lineage: Lineage, stamp: np.ndarray) -> Arrays:
     same = str(arrays.get("meta/fingerprint")) == str(stamp)
-    if same or str(arrays.get("meta/lineage")) != str(lineage.fingerprint):
-        return arrays  # restore accepts it, or names the mismatch
+    if same and not arrays.get("meta/offered", False):
+        return arrays
+    if str(arrays.get("meta/lineage")) != str(lineage.fingerprint):
+        if arrays.get("meta/offered", False):
+            raise ValueError("an offered checkpoint of another run")
+        return arrays  # restore names the mismatch
     E1, E = int(arrays["meta/epochs"]), lineage.epochs
     if not bool(arrays["meta/done"]) or E1 >= E:
         raise ValueError(

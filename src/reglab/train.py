@@ -279,6 +279,7 @@ def train_chunks(
     s0, ended = 0, None  # the first epoch to run; the epoch a resumed run had ended
     if resume is not None:
         resume = ckpt.extended(resume, lineage, stamp)  # as it is unless shorter
+    if resume is not None:  # (None: a shorter run offered by the lab, not fitting)
         state = ckpt.restore(state, resume, C, stamp)
         failures = [str(f) for f in resume["meta/failures"]]
         s0 = int(resume["meta/epoch"]) + 1

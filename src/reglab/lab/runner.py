@@ -22,12 +22,12 @@ a kill -9 found by ``_mark_orphans``) is 'interrupted'; the next request for exa
 those seeds restarts the same runs from that checkpoint (``Plan.resume``) and ends
 with the numbers of a run never interrupted.
 
-A finished run is not extended to more epochs from its checkpoint: the longer run's
-numbers would differ from a fresh one of that config, which the cache key promises.
-The schedules follow ``epochs``: an int ``record`` always records the last epoch (the
-short run's end, absent from the long run's), log-spaced records and snapshots move,
-``chunk_epochs=0`` re-cuts the chunks (the short run's end is no chunk boundary), and
-the state's running metrics are sized epochs + 1.
+Extend: a request for more epochs of a stored config (``--set epochs=...``) whose
+seeds match a finished group that differs only by fewer epochs goes on from that
+group's final checkpoint (``Lab._find_shorter``): a run's steps do not depend on its
+total, so each train call ends with the longer run's numbers, bit for bit, and is
+stored under the longer config's own key. A train call whose record or snapshot
+schedule moves with the epochs (log-spaced) cannot go on and trains afresh.
 """
 
 from __future__ import annotations
@@ -125,6 +125,16 @@ def merge(parts: list[tuple[tuple[int, ...], Result]]) -> Result | None:
     return Result(first.name, config, arrays, timings, notes, first.devices)
 
 
+def _calls(saved: dict[str, np.ndarray]) -> dict[int, dict[str, np.ndarray]]:
+    """Return a group's stored checkpoint split by train call: call -> arrays."""
+    calls: dict[int, dict[str, np.ndarray]] = {}
+    for key, value in saved.items():
+        head, _, rest = key.partition("/")
+        if head.startswith("call"):
+            calls.setdefault(int(head[4:]), {})[rest] = value
+    return calls
+
+
 class Lab:
     """The driver's side of the store: plan, record and assemble experiment runs."""
 
@@ -187,7 +197,45 @@ class Lab:
         plan = Plan(name, cfg, parts, runs, train_cfg, notes)
         if missing and not (self.force or whole):
             self._find_interrupted(plan, missing)
+            if plan.resume is None:
+                self._find_shorter(plan, missing)
         return plan
+
+    def _find_shorter(self, plan: Plan, seeds: tuple[int, ...]) -> None:
+        """Offer the end of the newest finished run of these seeds that differs only
+        by fewer epochs: each train call whose schedules fit goes on from it and ends
+        with the longer run's numbers; the others train afresh (``extended``)."""
+        config = {k: v for k, v in config_dict(plan.cfg).items() if k != "seeds"}
+        if not isinstance(config.get("epochs"), int):
+            return
+        for run in self.store.list_runs(plan.name, status="finished"):
+            other = {k: v for k, v in run.config.items() if k != "seeds"}
+            shorter = isinstance(other.get("epochs"), int) and (
+                other["epochs"] < config["epochs"]
+            )
+            if not shorter or run.code_version != self.version:
+                continue
+            if {**other, "epochs": config["epochs"]} != config or tuple(
+                run.info.get("group", [run.seed])
+            ) != seeds:
+                continue
+            holder = run.info.get("group_run", run.id)
+            try:
+                saved = self.store.load_checkpoint(holder, "last")
+            except StoreError:
+                continue
+            if saved is None:
+                continue
+            calls = _calls(saved)
+            for arrays in calls.values():
+                arrays["meta/offered"] = np.array(True)
+            plan.resume = calls
+            plan.notes.append(
+                f"{plan.name} seeds {list(seeds)}: going on from the"
+                f" {other['epochs']}-epoch run {holder} to {config['epochs']} epochs"
+                " (train calls whose record schedules fit; the others train afresh)"
+            )
+            return
 
     def _find_interrupted(self, plan: Plan, seeds: tuple[int, ...]) -> None:
         """Set plan to resume the interrupted group of exactly these seeds, if any."""
@@ -206,11 +254,7 @@ class Lab:
         ids = [str(i) for i in saved["lab/runs"]]
         if any(self.store.get(i).status != "interrupted" for i in ids):
             return
-        calls: dict[int, dict[str, np.ndarray]] = {}
-        for key, value in saved.items():
-            head, _, rest = key.partition("/")
-            if head.startswith("call"):
-                calls.setdefault(int(head[4:]), {})[rest] = value
+        calls = _calls(saved)
         last = max(calls)
         epoch = int(calls[last]["meta/epoch"])
         plan.resume, plan.resume_runs = calls, ids

@@ -1,0 +1,53 @@
+"""Extend: a stored run asked for more epochs goes on from its end, not from scratch,
+and ends with the numbers of the longer run trained afresh."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from reglab.store import Store
+
+# weight decay, two train calls (the L2/L1 sweep, proximal L1), records every 20
+RUN = ["run", "weight_decay", "--set", "l2_strengths=[0,0.01]", "--set",
+       "l1_strengths=[0,0.001]", "--set", "prox_strengths=[0.001]", "--set",
+       "l2_moderate=0.01", "--set", "l2_mid=0.01", "--set", "l1_mid=0.001",
+       "--set", "record_every=20", "--set", "grid_resolution=10", "--seeds", "2",
+       "--jobs", "1", "--no-progress"]  # fmt: skip
+
+
+def _reglab(store: Path, *argv) -> str:
+    env = {**os.environ, "REGLAB_CPU_DEVICES": "1"}
+    p = subprocess.run(
+        [sys.executable, "-m", "reglab", *argv, "--store", str(store / "runs.sqlite")],
+        env=env, text=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    return p.stderr + p.stdout
+
+
+def _result(store: Path, epochs: int) -> dict[str, np.ndarray]:
+    with Store(store / "runs.sqlite") as s:
+        (run,) = [
+            r
+            for r in s.list_runs("weight_decay", status="finished")
+            if r.config["epochs"] == epochs and r.seed == 0
+        ]
+        return s.load_arrays(run.info.get("group_run", run.id), "result")
+
+
+def test_more_epochs_of_a_stored_run_go_on_from_its_end(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    _reglab(a, *RUN, "--set", "epochs=40", "--out", str(a / "short"))
+    said = _reglab(a, *RUN, "--set", "epochs=100", "--out", str(a / "long"))
+    assert "going on from the 40-epoch run" in said
+    _reglab(b, *RUN, "--set", "epochs=100", "--out", str(b / "long"))  # afresh
+    extended, fresh = _result(a, 100), _result(b, 100)
+    assert set(extended) == set(fresh)
+    for k in fresh:
+        if fresh[k].dtype.kind in "fiub":
+            np.testing.assert_array_equal(extended[k], fresh[k], err_msg=k)
+    assert "going on" not in _reglab(a, *RUN, "--set", "epochs=100", "--out",
+                                     str(a / "again"))  # fmt: skip  # now cached
