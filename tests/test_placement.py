@@ -91,3 +91,20 @@ def test_groups_round_trip_and_pad_with_the_last_config():
     )  # (G,S,Cg,1)
     back = np.asarray(placement.from_groups(state_leaf, 7))
     np.testing.assert_array_equal(back[..., 0], [values, values + 10])
+
+
+def test_an_empty_reglab_cache_means_the_default_not_the_working_folder(monkeypatch):
+    # REGLAB_CACHE="" once put the compile cache in ./jax, which then shadowed the
+    # jax package for a python started in that folder
+    import jax
+
+    from reglab.placement import enable_compile_cache
+
+    before = jax.config.jax_compilation_cache_dir
+    monkeypatch.setenv("REGLAB_CACHE", "")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/somewhere/cache")
+    try:
+        enable_compile_cache()
+        assert jax.config.jax_compilation_cache_dir == "/somewhere/cache/reglab/jax"
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -89,9 +88,9 @@ def configure_xla() -> None:
 
 def enable_compile_cache() -> None:
     """Keep compiled programs across processes: later runs skip most compilation."""
-    import jax
+    from reglab.data.vision import default_cache_dir  # $REGLAB_CACHE (if set, not "")
 
-    cache = Path(os.environ.get("REGLAB_CACHE", Path.home() / ".cache" / "reglab"))
+    cache = default_cache_dir()
     jax.config.update("jax_compilation_cache_dir", str(cache / "jax"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
