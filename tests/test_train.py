@@ -577,3 +577,22 @@ def test_extending_refuses_what_would_not_give_the_longer_runs_numbers(data):
     other = Ensemble.grid(seeds=(0,), learning_rate=0.2)
     with pytest.raises(ValueError, match="saved by a different run"):
         fit(data, other, spec11, resume=saved[11])
+
+
+def test_groups_spread_a_small_ensemble_with_the_same_numbers_on_any_device_count(
+    data,
+):
+    from reglab.train import train_chunks
+
+    ens = Ensemble.grid(seeds=(0, 1), learning_rate=0.3, l2_strength=[0.0, 0.01])
+
+    def run(devices, groups):
+        chunks = train_chunks(SPEC, ens, *data, devices=devices, groups=groups)
+        return list(chunks)[-1].result()
+
+    one, two, default = run(1, 2), run(2, 2), run(2, None)  # default: one group
+    for k in one.params:
+        np.testing.assert_array_equal(one.params[k], two.params[k])
+        np.testing.assert_allclose(one.params[k], default.params[k], 1e-5, 1e-6)
+    with pytest.raises(ValueError, match="groups must be an integer >= 1"):
+        run(1, 0)

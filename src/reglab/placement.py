@@ -125,15 +125,22 @@ GROUP_BELOW_PARAMS = 32_768
 GROUP_PARAMS = 1_100_000  # ten 784-128-10 members
 
 
-def group_shape(n_seeds: int, n_configs: int, n_params: int = 0) -> tuple[int, int]:
+def group_shape(
+    n_seeds: int, n_configs: int, n_params: int = 0, groups: int | None = None
+) -> tuple[int, int]:
     """Return (groups, configs per group): a function of the ensemble, not the machine.
 
     The layout of members into groups decides the vmap widths XLA compiles, hence the
     float32 rounding of every member, so it never looks at the devices: the same
     ensemble gives bit-identical numbers on 1, 2 or 8 devices (``devices_used`` only
     deals the groups out). Small members go in balanced groups of <= GROUP_MEMBERS;
-    large ones in groups of <= GROUP_PARAMS parameters.
+    large ones in groups of <= GROUP_PARAMS parameters. ``groups`` asks for that many
+    balanced groups instead (at most one per config): a small ensemble then spreads
+    over as many devices, where one group would keep it on one.
     """
+    if groups is not None:
+        G = min(groups, n_configs)
+        return G, -(-n_configs // G)
     if n_params >= GROUP_BELOW_PARAMS:
         per_group = max(1, GROUP_PARAMS // (n_params * n_seeds))
     else:

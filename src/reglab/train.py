@@ -159,6 +159,7 @@ def train_chunks(
     checkpoint_every_s: float = 30.0,
     resume: dict[str, np.ndarray] | None = None,
     keep_settings: Collection[str] = (),
+    groups: int | None = None,
 ) -> Iterator[Chunk]:
     """Train the ensemble chunk by chunk, yielding a Chunk after each (see ``train``).
 
@@ -176,8 +177,12 @@ def train_chunks(
     keep_settings: per-member settings the program applies even where every member
     has them off, so that later ensembles which set them reuse it (the playground's
     sliders); by default the program leaves out the work of unused ones.
+    groups: lay the configs out in this many groups (``placement.group_shape``), so
+    that a few small members spread over the devices; None: the default layout.
     """
     devs = placement.choose_devices(devices)
+    if groups is not None and (not isinstance(groups, int) or groups < 1):
+        raise ValueError(f"groups must be an integer >= 1 or None, got {groups!r}")
     model = spec.model
     x, y = _check_data("train", x, y, model.widths[0], model.n_classes)
     if spec.batch_size > x.shape[0]:
@@ -243,7 +248,7 @@ def train_chunks(
     )
     S, C = ensemble.shape
     n_params = sum(math.prod(p.shape) for p in probe.values())
-    G, Cg = placement.group_shape(S, C, n_params)
+    G, Cg = layout = placement.group_shape(S, C, n_params, groups)
     d = placement.devices_used(G, n_params, len(devs))
     devs = devs[:d]
     G = d * -(-G // d)  # pad with whole groups so each device gets the same count
@@ -266,7 +271,7 @@ def train_chunks(
     # what a checkpoint must have been made by: resuming under anything else is refused
     # ... and what a run it may extend to more epochs must share with it
     run_of = ckpt.fingerprint(
-        repr(early_stopping), names, tuple(snapshot_params), ensemble.seeds,
+        repr(early_stopping), names, tuple(snapshot_params), ensemble.seeds, layout,
         sorted(values), *(np.asarray(values[k]) for k in sorted(values)),
     )  # fmt: skip
     lineage = ckpt.Lineage(
