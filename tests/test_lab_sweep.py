@@ -110,6 +110,103 @@ def test_a_corrupt_result_is_not_replayed_and_its_point_retrains(swept):
     assert again[0]["claims"] == rows[0]["claims"]  # retrained to the same numbers
 
 
+def _oracle(values) -> tuple[float, float, float]:
+    """Seed mean and 95% t interval of two seeds, by hand (t_0.975 with 1 dof)."""
+    m = sum(values) / 2
+    half = 12.706 * abs(values[0] - values[1]) / 2**0.5 / 2**0.5
+    return m, m - half, m + half
+
+
+def test_chosen_metrics_are_seed_means_in_json_csv_table_and_page(swept, capsys):
+    root, where, rows = swept
+    out = root / "metrics-out"  # the replay test's page stays as it is
+    cfg = root / "sweep.toml"
+    cfg.write_text('[sweep]\nmetrics = ["l2_test_acc/3"]\n')
+    argv = [*TINY, *where[:2], "--out", str(out), "-c", str(cfg), "--metric",
+            "l2_train_loss_curve/8", "--metric", "l1_diverged/0"]  # fmt: skip
+    assert cli.main(argv) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [r["trained"] for r in shown] == [False] * 4  # replayed: metrics only read
+    saved = json.loads((out / "sweep.json").read_text())
+    assert [r["metrics"] for r in saved] == [r["metrics"] for r in shown]
+    from reglab.store import Store
+
+    with Store(where[1]) as store:
+        for r in saved:
+            holder = store.get(r["runs"]["0"]).info["group_run"]
+            acc = store.load_arrays(holder, "result")["l2_test_acc"][:, 3]  # (seeds,)
+            m = r["metrics"]["l2_test_acc/3"]
+            assert m["per_seed"] == acc.tolist()
+            assert m["interval"] == pytest.approx(_oracle(acc.tolist())[1:], abs=1e-3)
+            curves = [
+                store.metrics(r["runs"][s])["l2_train_loss_curve/8"] for s in "01"
+            ]
+            last = [float(c.values[-1]) for c in curves]  # the store's history
+            assert r["metrics"]["l2_train_loss_curve/8"]["mean"] == pytest.approx(
+                sum(last) / 2, rel=1e-6
+            )
+    lines = (out / "sweep.csv").read_text().splitlines()
+    assert lines[0] == "noise,epochs,kind,name,mean,lo,hi,passed,agreement"
+    assert sum(",metric,l2_test_acc/3," in line for line in lines) == 4
+    page = (out / "index.html").read_text()
+    assert page.count('<table class="metrics"') == 3
+    assert 'data-metric="l1_diverged/0"' in page
+
+
+def test_an_unknown_metric_is_refused_before_training_with_the_closest_name(swept):
+    root, where, _ = swept
+    from reglab.store import Store
+
+    with Store(where[1]) as store:
+        before = len(store.list_runs())
+    argv = [*TINY, *where[:2], "--out", str(root / "bad"), "--grid", "noise=0.3",
+            "--metric", "l2_test_accuracy/3"]  # fmt: skip
+    with pytest.raises(SystemExit, match=r"no metric 'l2_test_accuracy/3' — did you"
+                       r" mean l2_test_acc/3\?.*l2_test_acc/0\.\.8"):  # fmt: skip
+        cli.main(argv)
+    with Store(where[1]) as store:
+        assert len(store.list_runs()) == before  # the new noise=0.3 points: untrained
+
+
+def test_the_first_finished_point_checks_the_names_when_none_is_stored(swept):
+    _, where, rows = swept
+    from types import SimpleNamespace
+
+    from reglab.experiments.base import Result
+    from reglab.lab import LabError
+    from reglab.lab.sweep_metrics import first_point_check
+    from reglab.store import Store
+
+    with Store(where[1]) as store:
+        holder = store.get(rows[-1]["runs"]["0"]).info["group_run"]
+        arrays = store.load_arrays(holder, "result")
+    done = SimpleNamespace(result=Result("weight_decay", {}, arrays),
+                           cfg=SimpleNamespace(seeds=(0, 1)))  # fmt: skip
+    first_point_check(["l2_test_acc/8", "l1_train_loss_curve/0"], "wd")(done)
+    check = first_point_check(["l2_test_acc/9"], "wd")
+    with pytest.raises(LabError, match=r"'l2_test_acc/9' — did you mean l2_test_acc/"
+                       r".*the same command with a listed --metric"):  # fmt: skip
+        check(done)
+    check(done)  # only the first point is checked
+
+
+def test_seed_scalars_index_inner_axes_and_take_a_historys_last_number():
+    from reglab.lab.sweep_metrics import seed_scalars
+
+    nan = float("nan")
+    arrays = {
+        "record_epochs": np.array([0, 5, 10]),
+        "test_acc": np.array([[0.5, 0.6], [0.7, 0.8]]),  # (seeds, strengths)
+        "val_loss": np.array([[1.0, 0.5, nan], [1.0, 0.4, 0.3]]),  # stopped early
+        "W": np.ones((2, 3, 3)),  # weights: not a metric
+        "x_train": np.ones((5, 2)),  # no seed axis
+    }
+    got = seed_scalars(arrays, 2)
+    assert sorted(got) == ["test_acc/0", "test_acc/1", "val_loss"]
+    assert got["test_acc/1"].tolist() == [0.6, 0.8]
+    assert got["val_loss"].tolist() == [0.5, 0.3]  # the last recorded, not NaN
+
+
 def test_histories_are_metric_arrays_at_their_own_epochs():
     arrays = {
         "record_epochs": np.array([0, 5, 10]),

@@ -199,16 +199,21 @@ def sweep(args: argparse.Namespace) -> int:
         raise SystemExit(
             "reglab: sweep needs at least one --grid KEY=V1,V2 (or a [sweep] table)"
         )
+    chosen = [*axes.pop("metrics", []), *args.metric]  # [sweep] metrics: not an axis
     points = grid_points(axes)
     console = Console(stderr=True)
     start = time.perf_counter()
     key, rows = _replay(args, name, settings, axes)
-    if rows is None:
-        rows = _sweep(args, name, settings, axes, points, console)
-        from reglab.store import Store
+    from reglab.lab.sweep_metrics import add_metrics
+    from reglab.store import Store
 
+    if rows is None:
+        rows = _sweep(args, name, settings, axes, points, console, chosen)
         with Store(args.store) as store:
             store.record_sweep(key, name, rows)
+    if chosen:
+        with Store(args.store) as store:
+            add_metrics(store, name, rows, chosen)
     out = Path(args.out)
     _check_writable(out)
     write_summary(out, rows)
@@ -236,7 +241,7 @@ def _replay(args, name: str, settings: dict, axes: dict) -> tuple[str, list | No
                     quick=args.quick, look=not fresh)  # fmt: skip
 
 
-def _sweep(args, name, settings, axes, points, console) -> list[dict]:
+def _sweep(args, name, settings, axes, points, console, chosen) -> list[dict]:
     """Check every point, train or load each through the store; return the rows."""
     if args.executor == "ray":  # before JAX: Ray forks its daemons
         from reglab.lab.ray_executor import connect
@@ -246,6 +251,8 @@ def _sweep(args, name, settings, axes, points, console) -> list[dict]:
     from reglab.lab.driver import JobsFailed
     from reglab.lab.overrides import build_config, check_key
     from reglab.lab.sweep import summarize
+    from reglab.lab.sweep_metrics import first_point_check, stored_check
+    from reglab.store import Store
 
     mod = _experiment(name)
     for key in axes:
@@ -254,10 +261,13 @@ def _sweep(args, name, settings, axes, points, console) -> list[dict]:
         build_config(mod, settings | p, seeds=args.seeds, quick=args.quick)
         for p in points
     ]
+    with Store(args.store) as store:  # names known from a stored run: refused now
+        stored_check(store, chosen, mod.NAME)
     _check_writable(Path(args.out))
     _download(args)
     try:
-        done = _execute(args, [(mod.NAME, c) for c in configs], None, console)
+        check = first_point_check(chosen, mod.NAME)
+        done = _execute(args, [(mod.NAME, c) for c in configs], None, console, check)
     except JobsFailed as e:  # name each failed point by its settings
         labels = [" ".join(f"{k}={v}" for k, v in p.items()) for p in points]
         raise JobsFailed(e.failed, labels, "points") from None
@@ -356,6 +366,11 @@ def parser() -> argparse.ArgumentParser:
     swp.add_argument(
         "--grid", action="append", default=[], metavar="KEY=V1,V2,...",
         help="a grid axis: values, or range(a,b[,step]) (b excluded)",
+    )  # fmt: skip
+    swp.add_argument(
+        "--metric", action="append", default=[], metavar="NAME",
+        help="a Result number per seed to show against each axis, e.g. l2_test_acc/3"
+        " (a history's last value: l2_train_loss_curve/3)",
     )  # fmt: skip
     _common(swp)
     swp.add_argument(

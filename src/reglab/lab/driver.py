@@ -172,13 +172,13 @@ def execute(
     trained_tags: set[str] = set()
     failed: dict[int, str] = {}  # job index -> why (executors that keep going)
     queue_ = []
-    for tag in order:
-        t = task(tag, plans[tag])
-        if out is None and t[1][3] is not None:  # stored, nothing to draw
-            record(tag, (None, None))
-        else:
-            queue_.append(t)
-    try:
+    try:  # a stored job's on_done may refuse (a bad --metric): nothing is left running
+        for tag in order:
+            t = task(tag, plans[tag])
+            if out is None and t[1][3] is not None:  # stored, nothing to draw
+                record(tag, (None, None))
+            else:
+                queue_.append(t)
         with Bars(console, no_progress) as bars:
             for tag, _ in queue_:
                 bars.add(tag)

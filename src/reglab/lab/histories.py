@@ -21,16 +21,16 @@ from reglab.experiments.base import Result
 METRIC = re.compile(r"(^|_)(loss|accuracy)(_|$)")  # test_loss, l2_train_loss_curve
 
 
-def epoch_arrays(result: Result) -> dict[str, np.ndarray]:
-    """Return the Result's 1-D integer arrays of recorded epochs, by name."""
+def epoch_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Return a Result's 1-D integer arrays of recorded epochs, by name."""
     return {
         k: v
-        for k, v in result.arrays.items()
+        for k, v in arrays.items()
         if k.endswith("epochs") and v.ndim == 1 and np.issubdtype(v.dtype, np.integer)
     }
 
 
-def _epochs_of(name: str, length: int, epochs: dict[str, np.ndarray]) -> str | None:
+def epochs_of(name: str, length: int, epochs: dict[str, np.ndarray]) -> str | None:
     """Return the epochs array a history of this name and length was recorded at."""
     fits = [k for k, v in epochs.items() if v.size == length]
     if len(fits) > 1:  # same length: the one whose prefix the name carries
@@ -44,12 +44,12 @@ def seed_histories(
     result: Result, n_seeds: int
 ) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Return, for each of n_seeds seeds, its histories: name -> (epochs, values)."""
-    epochs = epoch_arrays(result)
+    epochs = epoch_arrays(result.arrays)
     out: list[dict[str, tuple[np.ndarray, np.ndarray]]] = [{} for _ in range(n_seeds)]
     for name, a in result.arrays.items():
         if not METRIC.search(name) or a.ndim < 2 or a.shape[0] != n_seeds:
             continue
-        at = _epochs_of(name, a.shape[-1], epochs)
+        at = epochs_of(name, a.shape[-1], epochs)
         if at is None or not np.issubdtype(a.dtype, np.number):
             continue
         steps = epochs[at]  # (R,)

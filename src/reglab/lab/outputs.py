@@ -47,6 +47,20 @@ def print_sweep(rows: list[dict], console) -> None:
             cells.append(f"{mark} {c['measured']:.3g} [{lo:.3g}, {hi:.3g}]")
         table.add_row(*cells)
     console.print(table)
+    chosen = list(dict.fromkeys(n for r in rows for n in r.get("metrics", {})))
+    if not chosen:
+        return
+    table = Table(title="chosen metrics per grid point: seed mean [95% interval]")
+    for col in [*axes, *chosen]:
+        table.add_column(col)
+    for r in rows:
+        cells = [repr(v) for v in r["point"].values()]
+        for n in chosen:
+            m = r["metrics"][n]
+            cells.append(f"{m['mean']:.4g} [{m['interval'][0]:.4g}, "
+                         f"{m['interval'][1]:.4g}]")  # fmt: skip
+        table.add_row(*cells)
+    console.print(table)
 
 
 @dataclasses.dataclass

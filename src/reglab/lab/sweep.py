@@ -201,7 +201,7 @@ def summarize(points: list[dict[str, Any]], done: list) -> list[dict[str, Any]]:
 
 
 def write_summary(out: Any, rows: list[dict[str, Any]]) -> None:
-    """Write sweep.json and sweep.csv (a row per grid point and claim) into out."""
+    """Write sweep.json and sweep.csv (a row per grid point and claim or metric)."""
     import csv
     import json
 
@@ -209,11 +209,14 @@ def write_summary(out: Any, rows: list[dict[str, Any]]) -> None:
     with open(out / "sweep.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         axes = list(rows[0]["point"]) if rows else []
-        writer.writerow([*axes, "claim", "mean", "lo", "hi", "passed", "agreement"])
+        head = [*axes, "kind", "name", "mean", "lo", "hi", "passed", "agreement"]
+        writer.writerow(head)
         for r in rows:
+            at = list(r["point"].values())
             for name, c in r["claims"].items():
                 lo, hi = c["interval"] or (c["measured"], c["measured"])
-                writer.writerow(
-                    [*r["point"].values(), name, c["measured"], lo, hi, c["passed"],
-                     c["agreement"]]
-                )  # fmt: skip
+                writer.writerow([*at, "claim", name, c["measured"], lo, hi,
+                                 c["passed"], c["agreement"]])  # fmt: skip
+            for name, m in r.get("metrics", {}).items():
+                writer.writerow([*at, "metric", name, m["mean"], *m["interval"], "",
+                                 ""])  # fmt: skip

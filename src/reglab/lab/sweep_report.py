@@ -1,10 +1,11 @@
-"""A sweep's report: each claim's seed mean and 95% interval against each grid axis.
+"""A sweep's report: each chosen metric and claim against each grid axis.
 
 ``write_sweep_report`` writes ``index.html`` into the sweep's output folder (static,
-works from file://): per grid axis one figure, a panel per claim, the seed mean with
+works from file://): per grid axis one figure, a panel per chosen metric (``--metric``,
+see sweep_metrics.py) and per claim, the seed mean with
 its 95% interval as error bars against the axis' values, the other axes' values as
 separate series (filled marker: the claim holds there; open: it fails); then a table
-per claim with every point's mean, interval, verdict and seed agreement. The page
+per metric (every seed's value) and per claim (verdict, seed agreement). The page
 carries a fingerprint of what it shows, so a replayed sweep whose numbers did not
 change leaves it (and matplotlib) alone.
 """
@@ -37,11 +38,25 @@ def figure_name(axis: str) -> str:
     return "sweep_" + re.sub(r"[^A-Za-z0-9_-]", "_", axis) + ".png"
 
 
+def _names(rows: list[dict], kind: str) -> list[str]:
+    return list(dict.fromkeys(n for r in rows for n in r.get(kind, {})))
+
+
+def _entry(r: dict, kind: str, name: str) -> dict | None:
+    """Return a point's claim, or its metric drawn as a claim that holds, or None."""
+    e = r.get(kind, {}).get(name)
+    if e is None or kind == "claims":
+        return e
+    return {"measured": e["mean"], "interval": e["interval"], "threshold": None,
+            "passed": True}  # fmt: skip
+
+
 def axis_figure(rows: list[dict], axis: str):
-    """Return a Figure: a panel per claim, seed mean +- 95% interval against axis."""
+    """Return a Figure: a panel per metric and claim, mean +- 95% interval vs axis."""
     from matplotlib.figure import Figure
 
-    names = list(dict.fromkeys(n for r in rows for n in r["claims"]))
+    names = [("metrics", n) for n in _names(rows, "metrics")]
+    names += [("claims", n) for n in _names(rows, "claims")]
     values = list({_label(r["point"][axis]): r["point"][axis] for r in rows}.values())
     numeric = _numeric(values)
     others = [a for a in rows[0]["point"] if a != axis]
@@ -62,11 +77,11 @@ def axis_figure(rows: list[dict], axis: str):
         dodge = (i - (len(series) - 1) / 2) * 0.015
         return x * (1 + 2 * dodge) if log else x + dodge * span
 
-    for ax, name in zip(axes, names, strict=False):
+    for ax, (kind, name) in zip(axes, names, strict=False):
         threshold = None
         for i, (key, members) in enumerate(series.items()):
             for r in members:
-                c = r["claims"].get(name)
+                c = _entry(r, kind, name)
                 if c is None or not math.isfinite(c["measured"]):
                     continue
                 threshold, m = c["threshold"], c["measured"]
@@ -78,16 +93,16 @@ def axis_figure(rows: list[dict], axis: str):
                     markerfacecolor=f"C{i}" if c["passed"] else "white",
                 )  # fmt: skip
             line = sorted(
-                (at(r["point"][axis], i), r["claims"][name]["measured"])
+                (at(r["point"][axis], i), _entry(r, kind, name)["measured"])
                 for r in members
-                if name in r["claims"]
+                if name in r.get(kind, {})
             )
             if line:
                 ax.plot(*zip(*line, strict=True), color=f"C{i}", linewidth=0.8,
                         label=key or None)  # fmt: skip
         if threshold is not None and math.isfinite(threshold):
             ax.axhline(threshold, color="0.4", linestyle="--", linewidth=0.8)
-        ax.set_title(name, fontsize=9)
+        ax.set_title(name if kind == "claims" else f"metric {name}", fontsize=9)
         ax.set_xlabel(axis, fontsize=9)
         ax.tick_params(labelsize=8)
         if log:
@@ -99,9 +114,10 @@ def axis_figure(rows: list[dict], axis: str):
     if others:
         fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
                    ncols=min(4, len(series)), fontsize=8)  # fmt: skip
+    what = "each metric and claim" if _names(rows, "metrics") else "each claim"
     fig.suptitle(
-        f"each claim against {axis}: seed mean, 95% interval (filled: holds;"
-        " dashed: threshold)",
+        f"{what} against {axis}: seed mean, 95% interval (claims: filled holds,"
+        " dashed threshold)",
         fontsize=10,
     )
     return fig
@@ -163,6 +179,32 @@ def _claim_table(name: str, rows: list[dict], axes: list[str]) -> str:
     )
 
 
+def _metric_table(name: str, rows: list[dict], axes: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(a)}</th>" for a in axes)
+    body = []
+    for r in rows:
+        m = r.get("metrics", {}).get(name)
+        if m is None:
+            continue
+        lo, hi = m["interval"]
+        seeds = ", ".join(f"{v:.4g}" for v in m["per_seed"])
+        body.append(
+            "<tr>"
+            + "".join(f"<td>{html.escape(_label(r['point'][a]))}</td>" for a in axes)
+            + f'<td class="num">{m["mean"]:.4g}</td>'
+            f'<td class="num">[{lo:.4g}, {hi:.4g}]</td><td class="num">{seeds}</td>'
+            "</tr>"
+        )
+    return (
+        f'<h3 id="metric-{html.escape(name)}"><code>{html.escape(name)}</code></h3>'
+        f'<div class="table-wrap"><table class="metrics" data-metric="'
+        f'{html.escape(name)}"><thead><tr>{head}<th>seed mean</th><th>95% interval'
+        "</th><th>per seed</th></tr></thead><tbody>"
+        + "".join(body)
+        + "</tbody></table></div>"
+    )
+
+
 def write_sweep_report(
     out: Path, experiment: str, title: str, rows: list[dict]
 ) -> Path:
@@ -172,14 +214,16 @@ def write_sweep_report(
         return page_path
     axes = list(rows[0]["point"])
     figures = []
+    metrics = _names(rows, "metrics")
+    what = "each chosen metric and claim" if metrics else "each claim"
     for axis in axes:
         fig = axis_figure(rows, axis)
         fig.savefig(out / figure_name(axis), dpi=110)
         figures.append(
             f'<section id="axis-{html.escape(axis)}"><h2>against {html.escape(axis)}'
             f'</h2><figure><a href="{figure_name(axis)}" title="full size">'
-            f'<img src="{figure_name(axis)}" alt="each claim against {axis}"></a>'
-            f"<figcaption>Each claim's seed mean with its 95% interval against"
+            f'<img src="{figure_name(axis)}" alt="{what} against {axis}"></a>'
+            f"<figcaption>{what.capitalize()}: seed mean with its 95% interval against"
             f" <code>{html.escape(axis)}</code>"
             + (
                 f"; one series per value of {', '.join(a for a in axes if a != axis)}"
@@ -189,7 +233,7 @@ def write_sweep_report(
             + f'. <a href="{figure_name(axis)}">PNG</a></figcaption></figure>'
             "</section>"
         )
-    names = list(dict.fromkeys(n for r in rows for n in r["claims"]))
+    names = _names(rows, "claims")
     checks = [c for r in rows for c in r["claims"].values()]
     n_pass = sum(c["passed"] for c in checks)
     seeds = rows[0]["seeds"]
@@ -201,6 +245,13 @@ def write_sweep_report(
         )  # fmt: skip
         + "</li>"
         for a in axes
+    )
+    tables = (
+        '<section id="metrics"><h2>chosen metrics per point</h2>'
+        + "".join(_metric_table(n, rows, axes) for n in metrics)
+        + "</section>"
+        if metrics
+        else ""
     )
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -214,6 +265,7 @@ checks pass</strong> over {len(rows)} points x {len(seeds)} seeds
 Data: <a href="sweep.json">sweep.json</a> · <a href="sweep.csv">sweep.csv</a></p>
 <ul>{toc}</ul></div>
 {"".join(figures)}
+{tables}
 <section id="claims"><h2>claims per point</h2>
 {"".join(_claim_table(n, rows, axes) for n in names)}</section>
 </body></html>
