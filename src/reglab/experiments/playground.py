@@ -46,6 +46,9 @@ MAX_MEMBERS = 8  # the live setting + 7 pins
 # live setting does not pay for 8 (2-64-64-2, 3,000 epochs: 1 member 2.7 s, 2 3.1 s,
 # 4 3.4 s, 8 6.0 s on the 2-core machine).
 WIDTHS = (2, 4, 8)
+# ... in two groups, one per core on a 2-core machine (one group kept them on one):
+# a fixed layout, so a page gives the same numbers on any machine
+GROUPS = 2
 MASKS = ("per_batch", "per_example")  # the post's DropoutLayer draws one per batch
 BATCH_SIZE = 32  # the post's
 N_TEST = 1000  # clean test draw, smaller than weight_decay's: evaluated often
@@ -232,6 +235,7 @@ def chunks(p: Problem, progress: Progress | None = None) -> Iterator[Chunk]:
         p.spec, p.ensemble, p.x, p.y,
         eval_sets={"train": (p.x, p.y), "test": (p.x_test, p.y_test)},
         record=p.records.tolist(), keep_settings=KEPT, progress=progress,
+        groups=GROUPS,
     )  # fmt: skip
 
 
