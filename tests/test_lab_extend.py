@@ -28,14 +28,15 @@ def _reglab(store: Path, *argv) -> str:
     return p.stderr + p.stdout
 
 
-def _result(store: Path, epochs: int) -> dict[str, np.ndarray]:
+def _result(store: Path, epochs: int) -> tuple[dict[str, np.ndarray], list[str]]:
     with Store(store / "runs.sqlite") as s:
         (run,) = [
             r
             for r in s.list_runs("weight_decay", status="finished")
             if r.config["epochs"] == epochs and r.seed == 0
         ]
-        return s.load_arrays(run.info.get("group_run", run.id), "result")
+        holder = run.info.get("group_run", run.id)
+        return s.load_arrays(holder, "result"), run.info["notes"]
 
 
 def test_more_epochs_of_a_stored_run_go_on_from_its_end(tmp_path):
@@ -44,7 +45,9 @@ def test_more_epochs_of_a_stored_run_go_on_from_its_end(tmp_path):
     said = _reglab(a, *RUN, "--set", "epochs=100", "--out", str(a / "long"))
     assert "going on from the 40-epoch run" in said
     _reglab(b, *RUN, "--set", "epochs=100", "--out", str(b / "long"))  # afresh
-    extended, fresh = _result(a, 100), _result(b, 100)
+    (extended, notes), (fresh, _) = _result(a, 100), _result(b, 100)
+    went_on = "went on from the end of the same run for 40 epochs, not from 0"
+    assert notes.count(went_on) == 2  # both train calls: the sweep, proximal L1
     assert set(extended) == set(fresh)
     for k in fresh:
         if fresh[k].dtype.kind in "fiub":

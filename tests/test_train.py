@@ -556,6 +556,9 @@ def test_a_finished_run_extends_to_the_longer_runs_numbers(data, spec, settings,
     longer = fit(data, ens, make(11, 3), snapshot_epochs=(2, 4, 10), **kw)
     extended = fit(data, ens, make(11, 5), snapshot_epochs=(2, 4, 10),
                    resume=saved[6], **kw)  # fmt: skip
+    assert extended.failures.pop() == (
+        "went on from the end of the same run for 6 epochs, not from 0"
+    )
     _assert_same_run(longer, extended)
     assert extended.run_seconds > 0 and list(extended.record_epochs) == [
         0, 2, 4, 6, 8, 10, 11

@@ -167,6 +167,8 @@ def _extended(arrays: Arrays, lineage: Lineage, stamp: np.ndarray) -> Arrays:
             out[k] = _rows(old_s, lineage.snapshots, arrays[k], 0)
     out["meta/done"] = np.array(False)
     out["meta/fingerprint"] = stamp
+    went_on = f"went on from the end of the same run for {E1} epochs, not from 0"
+    out["meta/failures"] = np.array([*arrays["meta/failures"].tolist(), went_on])
     return out
 
 
