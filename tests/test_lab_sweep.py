@@ -190,6 +190,50 @@ def test_the_first_finished_point_checks_the_names_when_none_is_stored(swept):
     check(done)  # only the first point is checked
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # inside mlflow's sqlalchemy
+def test_mlflow_export_reads_back_through_mlflows_own_client(swept, tmp_path):
+    mlflow = pytest.importorskip("mlflow")  # the test extra installs mlflow-skinny
+    _, where, rows = swept
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    export = ["export", "--format", "mlflow", "--tracking-uri", uri, *where[:2],
+              "--status", "finished"]  # fmt: skip
+    assert cli.main(export) == 0
+    assert cli.main(export) == 0  # again: runs already there are not logged twice
+    from reglab.store import Store
+
+    run_id = rows[-1]["runs"]["1"]  # epochs=4, seed 1
+    with Store(where[1]) as store:
+        run, claims = store.get(run_id), store.claims(run_id)
+        curve = store.metrics(run_id)["l2_train_loss_curve/0"]
+        n_finished = len(store.list_runs(status="finished"))
+        names = {a.path.rsplit("/", 1)[1] for a in store.artifacts(run_id)}
+    client = mlflow.MlflowClient(uri)
+    found = client.search_runs(
+        [client.get_experiment_by_name("reglab/weight_decay").experiment_id],
+        filter_string=f"tags.`reglab.run` = '{run_id}'",
+    )
+    assert len(found) == 1
+    logged = found[0]
+    assert logged.data.params["seed"] == "1"
+    assert logged.data.params["epochs"] == "4"
+    assert logged.data.params["widths"] == str(run.config["widths"])
+    history = client.get_metric_history(logged.info.run_id, "l2_train_loss_curve/0")
+    assert [m.step for m in history] == curve.steps.tolist()
+    assert [m.value for m in history] == pytest.approx(curve.values.tolist())
+    for c in claims:
+        assert logged.data.metrics[f"claim.{c['name']}"] == pytest.approx(c["measured"])
+    artifacts = {a.path for a in client.list_artifacts(logged.info.run_id)}
+    assert artifacts == names  # result.<sha>.npz (the group's first run: checkpoint)
+    every = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], max_results=1000
+    )
+    assert len(every) == n_finished
+    refused = [*export[:4], f"file:{tmp_path / 'mlruns'}", *export[5:]]
+    why = r"cannot log to --tracking-uri file:.*MLFLOW_ALLOW_FILE_STORE.*logs only"
+    with pytest.raises(SystemExit, match=why):
+        cli.main(refused)  # MLflow 3 keeps its file store behind a variable
+
+
 def test_seed_scalars_index_inner_axes_and_take_a_historys_last_number():
     from reglab.lab.sweep_metrics import seed_scalars
 

@@ -113,29 +113,76 @@ def export_metrics_csv(store: Store, runs: list[Run]) -> str:
     return buffer.getvalue()
 
 
-def export_mlflow(store: Store, runs: list[Run], tracking_uri: str) -> int:
-    """Log each run to MLflow (params, claims as metrics, histories, artifacts)."""
+MLFLOW_STATUS = {"finished": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
+
+
+def _ms(utc: str | None) -> int | None:
+    """Return an ISO-8601 UTC time as epoch milliseconds (MLflow's clock), or None."""
+    from datetime import datetime
+
+    return None if utc is None else int(datetime.fromisoformat(utc).timestamp() * 1000)
+
+
+def _log_run(client: Any, experiment_id: str, store: Store, r: Run) -> None:
+    """Log one stored run as an MLflow run: params, claims, histories, artifacts."""
+    from mlflow.entities import Metric, Param
+
+    tags = {"reglab.run": r.id, "reglab.status": r.status}
+    run_name = f"{r.id} seed {r.seed}"
+    start = _ms(r.started_utc)
+    logged = client.create_run(experiment_id, start, tags, run_name).info.run_id
+    params = [Param(k, str(v)[:500]) for k, v in sorted(r.config.items())]
+    params.append(Param("seed", str(r.seed)))
+    at = start or 0  # a metric's timestamp: when the run started
+    metrics = [
+        Metric(f"claim.{c['name']}", c["measured"], at, 0)
+        for c in store.claims(r.id)
+        if math.isfinite(c["measured"])
+    ]
+    for name, h in store.metrics(r.id).items():
+        for step, v in zip(h.steps.tolist(), h.values.tolist(), strict=True):
+            if math.isfinite(v):
+                metrics.append(Metric(name, v, at, step))
+    for i in range(0, len(params), 100):  # log_batch takes 100 params ...
+        client.log_batch(logged, params=params[i : i + 100])
+    for i in range(0, len(metrics), 1000):  # ... and 1000 metrics at a time
+        client.log_batch(logged, metrics=metrics[i : i + 1000])
+    for a in store.artifacts(r.id):
+        client.log_artifact(logged, str(store.root / a.path))
+    if r.status in MLFLOW_STATUS:
+        client.set_terminated(logged, MLFLOW_STATUS[r.status], _ms(r.ended_utc))
+
+
+def export_mlflow(store: Store, runs: list[Run], tracking_uri: str) -> tuple[int, int]:
+    """Log each run not yet there to MLflow; return (logged, already there)."""
     try:
         import mlflow
+        from mlflow.exceptions import MlflowException
     except ImportError:
         raise LabError(
-            "--format mlflow needs the mlflow package — pip install mlflow, or use"
-            " --format csv|json"
+            "--format mlflow needs the mlflow package — pip install mlflow-skinny"
+            " (sqlite: URIs also need sqlalchemy and alembic), or use --format csv|json"
         ) from None
-    mlflow.set_tracking_uri(tracking_uri)
-    for r in runs:
-        mlflow.set_experiment(f"reglab/{r.experiment}")
-        with mlflow.start_run(run_name=f"{r.id} seed {r.seed}"):
-            mlflow.set_tags({"reglab.run": r.id, "reglab.status": r.status})
-            mlflow.log_params({k: str(v)[:500] for k, v in r.config.items()})
-            mlflow.log_param("seed", r.seed)
-            for c in store.claims(r.id):
-                if math.isfinite(c["measured"]):
-                    mlflow.log_metric(f"claim.{c['name']}", c["measured"])
-            for name, h in store.metrics(r.id).items():
-                for step, v in zip(h.steps.tolist(), h.values.tolist(), strict=True):
-                    if math.isfinite(v):
-                        mlflow.log_metric(name, v, step=step)
-            for a in store.artifacts(r.id):
-                mlflow.log_artifact(str(store.root / a.path))
-    return len(runs)
+    ids: dict[str, str] = {}
+    logged = there = 0
+    try:
+        client = mlflow.MlflowClient(tracking_uri)  # MLflow 3 refuses file: here
+        for r in runs:
+            name = f"reglab/{r.experiment}"
+            if name not in ids:
+                found = client.get_experiment_by_name(name)
+                ids[name] = found.experiment_id if found else client.create_experiment(
+                    name
+                )  # fmt: skip
+            same = f"tags.`reglab.run` = '{r.id}'"  # exported before: not twice
+            if client.search_runs([ids[name]], same, max_results=1):
+                there += 1
+                continue
+            _log_run(client, ids[name], store, r)
+            logged += 1
+    except (MlflowException, ImportError) as e:
+        raise LabError(
+            f"mlflow cannot log to --tracking-uri {tracking_uri} ({e}); after"
+            f" {logged} runs — the same command logs only the rest"
+        ) from None
+    return logged, there

@@ -125,8 +125,9 @@ def export(args: argparse.Namespace) -> int:
         if args.format == "mlflow":
             if not args.tracking_uri:
                 raise SystemExit("reglab: --format mlflow needs --tracking-uri URI")
-            n = export_mlflow(store, found, args.tracking_uri)
-            print(f"logged {n} runs to {args.tracking_uri}", file=sys.stderr)
+            n, there = export_mlflow(store, found, args.tracking_uri)
+            print(f"logged {n} runs to {args.tracking_uri} ({there} already there)",
+                  file=sys.stderr)  # fmt: skip
             return 0
         if args.format == "csv":
             text = (export_metrics_csv if args.metrics else export_csv)(store, found)
