@@ -190,6 +190,12 @@ def test_the_first_finished_point_checks_the_names_when_none_is_stored(swept):
     check(done)  # only the first point is checked
 
 
+def _utc(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).timestamp()
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # inside mlflow's sqlalchemy
 def test_mlflow_export_reads_back_through_mlflows_own_client(swept, tmp_path):
     mlflow = pytest.importorskip("mlflow")  # the test extra installs mlflow-skinny
@@ -215,6 +221,10 @@ def test_mlflow_export_reads_back_through_mlflows_own_client(swept, tmp_path):
     assert len(found) == 1
     logged = found[0]
     assert logged.data.params["seed"] == "1"
+    assert logged.info.status == "FINISHED"  # the run's own status and times
+    assert logged.info.end_time - logged.info.start_time == pytest.approx(
+        (_utc(run.ended_utc) - _utc(run.started_utc)) * 1000, abs=2
+    )
     assert logged.data.params["epochs"] == "4"
     assert logged.data.params["widths"] == str(run.config["widths"])
     history = client.get_metric_history(logged.info.run_id, "l2_train_loss_curve/0")
