@@ -270,8 +270,9 @@ def claims(result: Result) -> list[Claim]:
             f"fraction of the {n_flips} flipped training points predicted with their"
             f" flipped label at λ = 0; train accuracy on the noisy labels"
             f" {a['l2_train_acc'][:, i0].mean():.3f}",
-            why="an unregularized net that has not interpolated after 10,000 epochs"
-            " (a quick run) still smooths over the flips",
+            why=f"an unregularized net that has not interpolated within"
+            f" {cfg['epochs']:,} epochs (the post trains 10,000) still smooths over"
+            " the flips",
         ),
         Claim.over_seeds(
             "moderate_l2_ignores_flips",
