@@ -261,9 +261,10 @@ def _sweep(args, name, settings, axes, points, console, chosen) -> list[dict]:
         build_config(mod, settings | p, seeds=args.seeds, quick=args.quick)
         for p in points
     ]
-    with Store(args.store) as store:  # names known from a stored run: refused now
-        stored_check(store, chosen, mod.NAME)
-    _check_writable(Path(args.out))
+    _check_writable(Path(args.out))  # first: --store DIR/ with --out DIR/o is a folder
+    if chosen:
+        with Store(args.store) as store:  # names known from a stored run: refused now
+            stored_check(store, chosen, mod.NAME)
     _download(args)
     try:
         check = first_point_check(chosen, mod.NAME)
