@@ -240,6 +240,15 @@ def test_mlflow_export_reads_back_through_mlflows_own_client(
         assert logged.data.metrics[f"claim.{c['name']}"] == pytest.approx(c["measured"])
     artifacts = {a.path for a in client.list_artifacts(logged.info.run_id)}
     assert artifacts == names  # result.<sha>.npz (the group's first run: checkpoint)
+    assert {p.name for p in (tmp_path / "mlruns").rglob("*.npz")} >= names
+    from reglab.lab.exporting import artifact_root
+
+    monkeypatch.chdir(tmp_path)  # sqlite: artifacts beside the database, not in ./
+    assert (
+        artifact_root("sqlite:///db/m.db", "reglab/x")
+        == (tmp_path / "db" / "mlartifacts" / "reglab-x").as_uri()
+    )
+    assert artifact_root(uri, "reglab/x") is None  # file: stores keep their own
     every = client.search_runs(
         [e.experiment_id for e in client.search_experiments()], max_results=1000
     )

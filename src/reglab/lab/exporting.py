@@ -153,6 +153,20 @@ def _log_run(client: Any, experiment_id: str, store: Store, r: Run) -> None:
         client.set_terminated(logged, MLFLOW_STATUS[r.status], _ms(r.ended_utc))
 
 
+def artifact_root(tracking_uri: str, experiment: str) -> str | None:
+    """Return where a new experiment's artifacts go: beside a sqlite: database.
+
+    MLflow puts them in ./mlruns of the working folder otherwise, wherever the
+    database is; file: stores and servers keep their own default (None).
+    """
+    from pathlib import Path
+
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    db = Path(tracking_uri.removeprefix("sqlite:///")).resolve()  # relative: cwd's
+    return (db.parent / "mlartifacts" / experiment.replace("/", "-")).as_uri()
+
+
 def export_mlflow(store: Store, runs: list[Run], tracking_uri: str) -> tuple[int, int]:
     """Log each run not yet there to MLflow; return (logged, already there)."""
     try:
@@ -172,7 +186,7 @@ def export_mlflow(store: Store, runs: list[Run], tracking_uri: str) -> tuple[int
             if name not in ids:
                 found = client.get_experiment_by_name(name)
                 ids[name] = found.experiment_id if found else client.create_experiment(
-                    name
+                    name, artifact_location=artifact_root(tracking_uri, name)
                 )  # fmt: skip
             same = f"tags.`reglab.run` = '{r.id}'"  # exported before: not twice
             if client.search_runs([ids[name]], same, max_results=1):
