@@ -1,31 +1,27 @@
 """Extend: a stored run asked for more epochs goes on from its end, not from scratch,
 and ends with the numbers of the longer run trained afresh."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from reglab import cli
 from reglab.store import Store
 
 # weight decay, two train calls (the L2/L1 sweep, proximal L1), records every 20
-RUN = ["run", "weight_decay", "--set", "l2_strengths=[0,0.01]", "--set",
-       "l1_strengths=[0,0.001]", "--set", "prox_strengths=[0.001]", "--set",
-       "l2_moderate=0.01", "--set", "l2_mid=0.01", "--set", "l1_mid=0.001",
-       "--set", "record_every=20", "--set", "grid_resolution=10", "--seeds", "2",
+RUN = ["run", "weight_decay", "--set", "widths=[2,8,8,2]", "--set", "n_train=40",
+       "--set", "n_test=40", "--set", "grid_resolution=3", "--set",
+       "l2_strengths=[0,0.01]", "--set", "l1_strengths=[0,0.001]", "--set",
+       "prox_strengths=[0.001]", "--set", "l2_moderate=0.01", "--set", "l2_mid=0.01",
+       "--set", "l1_mid=0.001", "--set", "record_every=20", "--seeds", "2",
        "--jobs", "1", "--no-progress"]  # fmt: skip
 
 
-def _reglab(store: Path, *argv) -> str:
-    env = {**os.environ, "REGLAB_CPU_DEVICES": "1"}
-    p = subprocess.run(
-        [sys.executable, "-m", "reglab", *argv, "--store", str(store / "runs.sqlite")],
-        env=env, text=True, capture_output=True, timeout=300,
-    )  # fmt: skip
-    assert p.returncode == 0, p.stderr
-    return p.stderr + p.stdout
+def _run(store: Path, epochs: int, out: str, capsys) -> str:
+    where = ["--store", str(store / "runs.sqlite"), "--out", str(store / out)]
+    assert cli.main([*RUN, "--set", f"epochs={epochs}", *where]) == 0
+    said = capsys.readouterr()
+    return said.err + said.out
 
 
 def _result(store: Path, epochs: int) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -39,12 +35,11 @@ def _result(store: Path, epochs: int) -> tuple[dict[str, np.ndarray], list[str]]
         return s.load_arrays(holder, "result"), run.info["notes"]
 
 
-def test_more_epochs_of_a_stored_run_go_on_from_its_end(tmp_path):
+def test_more_epochs_of_a_stored_run_go_on_from_its_end(tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
-    _reglab(a, *RUN, "--set", "epochs=40", "--out", str(a / "short"))
-    said = _reglab(a, *RUN, "--set", "epochs=100", "--out", str(a / "long"))
-    assert "going on from the 40-epoch run" in said
-    _reglab(b, *RUN, "--set", "epochs=100", "--out", str(b / "long"))  # afresh
+    _run(a, 40, "short", capsys)
+    assert "going on from the 40-epoch run" in _run(a, 100, "long", capsys)
+    _run(b, 100, "long", capsys)  # afresh, in another store
     (extended, notes), (fresh, _) = _result(a, 100), _result(b, 100)
     went_on = "went on from the end of the same run for 40 epochs, not from 0"
     assert notes.count(went_on) == 2  # both train calls: the sweep, proximal L1
@@ -52,5 +47,4 @@ def test_more_epochs_of_a_stored_run_go_on_from_its_end(tmp_path):
     for k in fresh:
         if fresh[k].dtype.kind in "fiub":
             np.testing.assert_array_equal(extended[k], fresh[k], err_msg=k)
-    assert "going on" not in _reglab(a, *RUN, "--set", "epochs=100", "--out",
-                                     str(a / "again"))  # fmt: skip  # now cached
+    assert "going on" not in _run(a, 100, "again", capsys)  # now from the store
