@@ -20,9 +20,11 @@ SWEEP = ["sweep", "mlm_masking", "--grid", "band_sigmas=2.0,2.5,3.0", "--seeds",
          "--no-progress"]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def local_ray():
-    """Start one local Ray for the module (no dashboard, this machine only)."""
+    """Start one local Ray (no dashboard, this machine only), stopped when the session
+    ends: after ray.shutdown() Ray's C++ threads go on writing to descriptors it
+    closed, which later tests' run stores reused (ray_executor.close says more)."""
     ray = pytest.importorskip("ray")
     ray.init(address="local", num_cpus=2, include_dashboard=False,
              _node_ip_address="127.0.0.1", log_to_driver=False)  # fmt: skip

@@ -33,7 +33,6 @@ from reglab.lab import LabError
 MISSING = '--executor ray needs Ray: pip install "reglab[ray]"'
 MAX_RETRIES = 2  # a worker that dies (out of memory, a lost node) runs its task again
 TASKS_PER_GPU = 4  # on GPU nodes: several tasks share one GPU (no preallocation)
-STARTED = False  # whether connect() started a local Ray (and close() stops it)
 
 
 def _ray():
@@ -51,7 +50,6 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
     Call before JAX is imported: Ray forks its daemons. A Ray already initialized
     in this process (a test's) is used as it is.
     """
-    global STARTED
     ray = _ray()
     if ray.is_initialized():
         return
@@ -71,7 +69,6 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
     ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
              include_dashboard=False, _node_ip_address="127.0.0.1",
              **quiet)  # fmt: skip
-    STARTED = True
 
 
 def worker_env() -> dict[str, str]:
@@ -192,8 +189,7 @@ class RayExecutor:
             return []
 
     def close(self, *, cancel: bool) -> None:
-        """Cancel outstanding tasks if asked; stop the Ray this process started."""
-        global STARTED
+        """Cancel outstanding tasks if asked; the Ray this process started stays up."""
         import ray
 
         if cancel:
@@ -202,6 +198,7 @@ class RayExecutor:
         self.pending.clear()
         with contextlib.suppress(Exception):  # the actor may be gone with its node
             self.events.shutdown()
-        if STARTED:
-            ray.shutdown()
-            STARTED = False
+        # A Ray this process started is stopped at exit (ray.init's atexit hook), not
+        # here: after ray.shutdown() its C++ threads live on and can write to file
+        # descriptors it closed, which the next file opened reuses — a run store
+        # opened after a Ray sweep came out with bytes of Ray's over its header.
