@@ -199,6 +199,7 @@ class RayExecutor:
         with contextlib.suppress(Exception):  # the actor may be gone with its node
             self.events.shutdown()
         # A Ray this process started is stopped at exit (ray.init's atexit hook), not
-        # here: after ray.shutdown() its C++ threads live on and can write to file
-        # descriptors it closed, which the next file opened reuses — a run store
-        # opened after a Ray sweep came out with bytes of Ray's over its header.
+        # here. Ray's driver leaves C++ threads that write into descriptors it no
+        # longer holds (in the test process a run store opened later got Ray's bytes
+        # over its header: tests/test_lab_ray.py); a command's store is opened before
+        # Ray starts, and stopping Ray only after it is closed adds no new window.
