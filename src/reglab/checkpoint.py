@@ -34,7 +34,7 @@ import contextvars
 import hashlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import jax
 import jax.numpy as jnp
@@ -82,6 +82,21 @@ class Lineage:
     snapshots: np.ndarray  # the snapshot epochs
 
 
+def stamps(
+    spec, run: tuple, records: np.ndarray, snapshots: np.ndarray
+) -> tuple[np.ndarray, Lineage]:
+    """Return the fingerprint a resumed checkpoint must carry, and the lineage a
+    shorter run's must share: spec (a TrainSpec) and run (what else decides the
+    numbers: ensemble, layout, eval sets, early stopping) without epochs or schedules.
+    """
+    run_of = fingerprint(*run)
+    general = replace(spec, epochs=1, chunk_epochs=0)
+    lineage = Lineage(
+        fingerprint(repr(general), run_of), spec.epochs, records, snapshots
+    )
+    return fingerprint(repr(spec), records, snapshots, run_of), lineage
+
+
 def pack(
     state, epoch: int, done: bool, stamp: np.ndarray, failures, lineage: Lineage
 ) -> Arrays:
@@ -123,6 +138,10 @@ def extended(arrays: Arrays, lineage: Lineage, stamp: np.ndarray) -> Arrays | No
     its end (an every-k schedule does; a log-spaced one moves its points: refused).
     """
     offered = bool(arrays.get("meta/offered", False))
+    if not offered and str(arrays.get("meta/fingerprint")) == str(stamp):
+        return arrays  # this run's own checkpoint
+    if str(arrays.get("meta/lineage")) != str(lineage.fingerprint):
+        return None if offered else arrays  # another run's: restore names it
     try:
         return _extended(arrays, lineage, stamp)
     except ValueError:
@@ -132,13 +151,6 @@ def extended(arrays: Arrays, lineage: Lineage, stamp: np.ndarray) -> Arrays | No
 
 
 def _extended(arrays: Arrays, lineage: Lineage, stamp: np.ndarray) -> Arrays:
-    same = str(arrays.get("meta/fingerprint")) == str(stamp)
-    if same and not arrays.get("meta/offered", False):
-        return arrays
-    if str(arrays.get("meta/lineage")) != str(lineage.fingerprint):
-        if arrays.get("meta/offered", False):
-            raise ValueError("an offered checkpoint of another run")
-        return arrays  # restore names the mismatch
     E1, E = int(arrays["meta/epochs"]), lineage.epochs
     if not bool(arrays["meta/done"]) or E1 >= E:
         raise ValueError(

@@ -95,6 +95,14 @@ def enable_compile_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
+def prepare_process() -> None:
+    """Set up a process that trains (the command, a worker, a Ray task): XLA's level,
+    one CPU device per core, the compile cache. Before any JAX work."""
+    configure_xla()
+    claim_cpu_devices()
+    enable_compile_cache()
+
+
 def choose_devices(devices) -> list:
     """Return the devices train's devices= names: all, the first n, or a list."""
     have = jax.devices()

@@ -16,7 +16,6 @@ turns non-finite keeps its last finite parameters and stops; the others go on.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -270,16 +269,11 @@ def train_chunks(
     state, keys = init_program(hyper, seeds)
     # what a checkpoint must have been made by: resuming under anything else is refused
     # ... and what a run it may extend to more epochs must share with it
-    run_of = ckpt.fingerprint(
+    run = (
         repr(early_stopping), names, tuple(snapshot_params), ensemble.seeds, layout,
         sorted(values), *(np.asarray(values[k]) for k in sorted(values)),
     )  # fmt: skip
-    lineage = ckpt.Lineage(
-        ckpt.fingerprint(repr(dataclasses.replace(spec, epochs=1, chunk_epochs=0)),
-                         run_of),
-        E, records, snaps_at,
-    )  # fmt: skip
-    stamp = ckpt.fingerprint(repr(spec), records, snaps_at, run_of)
+    stamp, lineage = ckpt.stamps(spec, run, records, snaps_at)
     failures: list[str] = []
     s0, ended = 0, None  # the first epoch to run; the epoch a resumed run had ended
     if resume is not None:

@@ -87,15 +87,9 @@ def make_executor(jobs: int, n_tasks: int, kind: str = "local"):
 
     jobs = min(jobs or os.cpu_count() or 1, max(n_tasks, 1))
     if jobs <= 1:
-        from reglab.placement import (
-            claim_cpu_devices,
-            configure_xla,
-            enable_compile_cache,
-        )
+        from reglab.placement import prepare_process
 
-        configure_xla()
-        claim_cpu_devices()
-        enable_compile_cache()
+        prepare_process()
         return InlineExecutor()
     share = os.environ.get(ENV) or str(max(1, available_cores() // jobs))
     return sweep.LocalExecutor(jobs, env={ENV: share})

@@ -105,15 +105,9 @@ def run_task(fn: Callable[..., Any], args: tuple, events: Any = None) -> Any:
     sweep.EVENTS = events
     _die_once()
     if not READY:
-        from reglab.placement import (
-            claim_cpu_devices,
-            configure_xla,
-            enable_compile_cache,
-        )
+        from reglab.placement import prepare_process
 
-        configure_xla()
-        claim_cpu_devices()
-        enable_compile_cache()
+        prepare_process()
         READY = True
     return fn(*args)
 

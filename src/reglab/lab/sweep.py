@@ -96,11 +96,9 @@ def init_worker(parent: int, events: Any, env: dict[str, str]) -> None:
     os.environ.update(env)
     global EVENTS
     EVENTS = events
-    from reglab.placement import claim_cpu_devices, configure_xla, enable_compile_cache
+    from reglab.placement import prepare_process
 
-    configure_xla()
-    claim_cpu_devices()
-    enable_compile_cache()
+    prepare_process()
 
 
 EVENTS: Any = None  # the worker's queue back to the driver (progress events)
