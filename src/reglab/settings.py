@@ -101,6 +101,15 @@ SETTINGS: tuple[Setting, ...] = (
 )  # fmt: skip
 BY_NAME = {s.name: s for s in SETTINGS}
 
+
+def table() -> tuple[Setting, ...]:
+    """Return every row of the table now: the built-ins' and registered plug-ins'.
+
+    Consumers (``reglab list``, the command line's checks, the playground's controls)
+    read this, never a list of names, so a registered regularizer's rows reach them.
+    """
+    return SETTINGS
+
 # The program's typed inputs: one traced array per setting, in the table's order.
 Member = NamedTuple("Member", [(s.name, Any) for s in SETTINGS])
 Member.__doc__ = "Per-member settings as the compiled program receives them."

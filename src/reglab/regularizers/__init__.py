@@ -1,0 +1,2 @@
+"""Regularizers: one object per regularizer (``reglab.regularizers.base``), built-in
+or plug-in, registered through one seam."""
