@@ -110,6 +110,7 @@ def table() -> tuple[Setting, ...]:
     """
     return SETTINGS
 
+
 # The program's typed inputs: one traced array per setting, in the table's order.
 Member = NamedTuple("Member", [(s.name, Any) for s in SETTINGS])
 Member.__doc__ = "Per-member settings as the compiled program receives them."
