@@ -5,6 +5,8 @@ import os
 import resource
 import signal
 import sqlite3
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -438,3 +440,94 @@ def test_a_full_disk_while_saving_is_named_and_earlier_runs_stay(store):
     assert store.artifacts(run.id) == []
     assert list((store.artifacts_dir / run.id).iterdir()) == []  # no temporary left
     _assert_intact(store.path, earlier)
+
+
+def _header(path) -> bytes:
+    """Return the first 100 bytes of the file at path (call with no store open)."""
+    with open(path, "rb") as fh:
+        return fh.read(100)
+
+
+def _churn(path, writer, rounds, counts, go=None):
+    """Open a store, record a run, close it; rounds times (or until go is cleared).
+
+    Puts (writer, runs recorded) on counts, or (writer, the error) if one failed.
+    """
+    if go is not None:
+        go.wait()
+    n = 0
+    try:
+        while n < rounds or (go is not None and go.is_set()):
+            with Store(path) as store:
+                run = store.start_run("stress", {"w": writer}, n, code_version="v1")
+                store.log_metrics(run.id, f"loss_{writer}", np.arange(40.0) + n)
+                store.end_run(run.id, "finished")
+            n += 1
+            time.sleep(0.002)  # a gap: a process that closes may be the last one
+    except Exception as e:  # noqa: BLE001 - the test names it
+        counts.put((writer, f"{type(e).__name__}: {e}"))
+        return
+    counts.put((writer, n))
+
+
+def _check_store(path, written, held_run, n_held):
+    """Assert path's header and pages are sound and every recorded run is there."""
+    head = _header(path)
+    assert head[:16] == b"SQLite format 3\x00", f"{path} starts {head[:8]!r}"
+    assert int.from_bytes(head[68:72], "big") == APPLICATION_ID
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    finally:
+        db.close()
+    with Store(path) as store:
+        runs = store.list_runs("stress", status="finished")
+        found = sorted((r.config["w"], r.seed) for r in runs)
+        assert found == sorted((w, s) for w, n in written.items() for s in range(n))
+        values = store.metrics(held_run.id)["held"].values
+        assert values.size == 20 and values[0] == n_held - 1
+
+
+def test_threads_and_processes_reopening_stores_beside_a_held_one_corrupt_nothing(
+    tmp_path,
+):
+    # The pattern of the test suite's sweeps: this process holds a store open (a
+    # Lab's, left to the garbage collector) and opens and closes others on the same
+    # file from its threads, while another process opens and closes it too.
+    # Closing any descriptor on the file drops this process's POSIX locks on it;
+    # the other process's close then deleted the live -wal and -shm, and a later
+    # checkpoint wrote a metrics page over the header ("not an SQLite database").
+    paths = [tmp_path / f"s{i}" / "runs.sqlite" for i in range(2)]
+    ctx = multiprocessing.get_context("spawn")
+    counts, go = ctx.Queue(), threading.Event()
+    procs = [
+        ctx.Process(target=_churn, args=(path, f"p{i}", 20, counts))
+        for i, path in enumerate(paths)
+    ]
+    threads = [
+        threading.Thread(target=_churn, args=(path, f"t{i}{j}", 0, counts, go))
+        for i, path in enumerate(paths)
+        for j in range(2)
+    ]
+    held = [Store(path) for path in paths]
+    mine = [started(store, experiment="held") for store in held]
+    for worker in procs + threads:
+        worker.start()
+    go.set()
+    n_held = 0
+    while any(p.is_alive() for p in procs) or n_held < 30:
+        for store, run in zip(held, mine, strict=True):  # the held stores write too
+            store.log_metrics(run.id, "held", np.arange(20.0) + n_held)
+        n_held += 1
+        time.sleep(0.005)
+    go.clear()
+    for worker in threads + procs:
+        worker.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0] * len(procs)
+    written = dict(counts.get(timeout=10) for _ in procs + threads)
+    assert all(isinstance(n, int) for n in written.values()), written
+    for store in held:
+        store.close()
+    for i, path in enumerate(paths):
+        mine_here = {w: n for w, n in written.items() if w[1] == str(i)}
+        _check_store(path, mine_here, mine[i], n_held)

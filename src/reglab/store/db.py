@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from reglab.store import schema
+from reglab.store import header, schema
 from reglab.store.artifacts import Artifact, npz_bytes, read_npz, write_atomic
 from reglab.store.runs import (
     COLUMNS,
@@ -68,14 +68,27 @@ class Store:
         self.root = self.path.parent
         self.artifacts_dir = self.root / "artifacts"
         self.busy_timeout_s = busy_timeout_s
-        self._db, self.journal_mode = schema.open_database(
+        self._db, self.journal_mode, self._key = schema.open_database(
             self.path, journal, busy_timeout_s
         )
         self._db.row_factory = sqlite3.Row
 
     def close(self) -> None:
-        """Close the database connection."""
-        self._db.close()
+        """Close the database connection (then, if no other Store here uses the
+        file, this process's header descriptor on it)."""
+        key = getattr(self, "_key", None)
+        if key is None:
+            return
+        self._db.close()  # from another thread this raises: the descriptor stays
+        self._key = None
+        header.release(key)
+
+    def __del__(self) -> None:
+        # A Store nobody closed (a Lab's) closes when dropped: Python 3.11 frees a
+        # connection only in the cycle collector (it and its statement cache refer
+        # to each other), minutes later in a big process.
+        with contextlib.suppress(Exception):
+            self.close()
 
     def __enter__(self) -> Store:
         return self
@@ -92,6 +105,7 @@ class Store:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                self._check_header()
                 yield self._db
                 self._db.execute("COMMIT")
             except BaseException:
@@ -100,6 +114,10 @@ class Store:
                 raise
         except sqlite3.Error as e:
             raise self._error(e) from e
+
+    def _check_header(self) -> None:
+        """Raise StoreError, naming the repair, if the file's header is not sound."""
+        schema.refuse_damaged(self._key, self.path)
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         try:

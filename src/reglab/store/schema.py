@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reglab.store import header
+
 APPLICATION_ID = int.from_bytes(b"RGLB", "big")  # 0x52474C42, in the file header
-SQLITE_MAGIC = b"SQLite format 3\x00"
+SQLITE_MAGIC = header.SQLITE_MAGIC
 STATUSES = ("running", "finished", "failed", "interrupted")
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
@@ -147,8 +149,9 @@ def migrate(db: sqlite3.Connection, path: Path) -> int:
 
 def open_database(
     path: Path, journal: str, busy_timeout_s: float
-) -> tuple[sqlite3.Connection, str]:
-    """Return a connection to the store at path, migrated, and its journal mode.
+) -> tuple[sqlite3.Connection, str, tuple[int, int]]:
+    """Return a connection to the store at path, migrated, its journal mode and the
+    key of this process's header descriptor (header.release it after closing).
 
     journal "wal" falls back to the rollback journal ("delete") where SQLite refuses
     WAL (network file systems); "delete" forces that fallback.
@@ -158,29 +161,24 @@ def open_database(
             f"journal must be 'wal' or 'delete', got {journal!r} — 'delete' is"
             " the rollback journal for file systems without WAL"
         )
-    if path.is_file() and path.stat().st_size > 0:
-        with open(path, "rb") as f:
-            head = f.read(len(SQLITE_MAGIC))
-        if head != SQLITE_MAGIC:
-            raise StoreError(
-                f"{path} is not an SQLite database (it starts {head[:8]!r}), so not a"
-                " reglab run store — choose another path with --store or"
-                " REGLAB_STORE, or move the file aside"
-            )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
+        key = header.hold(path)  # never open(path).read(): its close drops locks
     except (OSError, sqlite3.Error) as e:
+        with contextlib.suppress(NameError):
+            db.close()
         raise StoreError(
             f"cannot open the run store {path}: {e} — make {path.parent} writable,"
             " or choose another path with --store or REGLAB_STORE"
         ) from e
     try:
+        refuse_damaged(key, path)  # before anything writes
         # Processes opening one store at once take turns here: switching the journal
         # mode and migrating a new file raced (one saw the tables before the
         # application id, another waited out the busy timeout).
         with _opening(path):
-            version = check(db, path)  # before anything writes
+            version = check(db, path)
             mode = None
             if journal == "wal":
                 mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -192,10 +190,34 @@ def open_database(
                 migrate(db, path)
     except BaseException as e:
         db.close()
+        header.release(key)
         if isinstance(e, sqlite3.Error):
             raise explain(e, path, busy_timeout_s) from e
         raise
-    return db, mode
+    return db, mode, key
+
+
+def refuse_damaged(key: tuple[int, int], path: Path) -> None:
+    """Raise StoreError if path's header is not a sound reglab store header.
+
+    A file whose first page is wrong but whose next pages are SQLite b-tree pages
+    is a damaged store, named with the repair; any other is not a store at all.
+    """
+    why = header.problem(header.read(key), APPLICATION_ID)
+    if why is None:
+        return
+    if header.looks_like_pages(key):
+        raise StoreError(
+            f"{path} is a damaged run store: {why}, though its other pages are"
+            f" SQLite's — `reglab doctor --store {path}` rebuilds the header or"
+            " recovers the runs into a new file (this one is left as it is)"
+        )
+    if "application id" in why:
+        return  # check() names a foreign SQLite database
+    raise StoreError(
+        f"{path} is not an SQLite database ({why}), so not a reglab run store —"
+        " choose another path with --store or REGLAB_STORE, or move the file aside"
+    )
 
 
 @contextlib.contextmanager
