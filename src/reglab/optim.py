@@ -196,7 +196,8 @@ def scale_by_adam(
     # Each decay is held by its complement 1 - beta (0.001, not 0.999), so the moments
     # decay at the rate asked for. optax pairs 1 - 0.999 with beta2 = 0.99900001 (its
     # float32 value): its v_hat comes out 1.3e-5 large, every step ~6e-6 short.
-    one_minus = (jnp.float32(1.0 - beta1), jnp.float32(1.0 - beta2))
+    # They take the gradient's dtype: float32 in the trainer, float64 under x64.
+    one_minus = (1.0 - beta1, 1.0 - beta2)
 
     def init_fn(params):
         zeros = jax.tree.map(jnp.zeros_like, params)
@@ -204,15 +205,16 @@ def scale_by_adam(
 
     def update_fn(updates, state, params=None):
         del params
-        c1, c2 = one_minus
+        dtype = jax.tree.leaves(updates)[0].dtype
+        c1, c2 = (jnp.asarray(c, dtype) for c in one_minus)
         # m_t = m + (1 - beta1) (g - m) ; v_t = v + (1 - beta2) (g^2 - v)
         mu = jax.tree.map(lambda g, m: m + c1 * (g - m), updates, state.mu)
         nu = jax.tree.map(lambda g, v: v + c2 * (g * g - v), updates, state.nu)
         count = optax.safe_increment(state.count)
-        t = count.astype(jnp.float32)
+        t = count.astype(dtype)
         # 1 - beta^t = -expm1(t log1p(-(1 - beta))): a few ulp at every t, where
         # 1 - beta**t cancels (optax's is up to 7e-6 off in its first steps)
-        k1, k2 = (-jnp.expm1(t * jnp.log1p(-c)) for c in one_minus)
+        k1, k2 = (-jnp.expm1(t * jnp.log1p(-c)) for c in (c1, c2))
         # u = (m_t / (1 - beta1^t)) / (sqrt(v_t / (1 - beta2^t)) + eps)
         new = jax.tree.map(lambda m, v: (m / k1) / (jnp.sqrt(v / k2) + eps), mu, nu)
         return new, ScaleByAdamState(count, mu, nu)

@@ -12,6 +12,7 @@ rate or a flag never recompiles. Flags are booleans at the API.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -44,7 +45,7 @@ class Setting:
         return f"{lo}{self.low:g}, {self.high:g}{hi}"
 
     def check(self, values: Any) -> np.ndarray:
-        """Return values as a float32 or bool array; ValueError naming a bad one."""
+        """Return values as bools or JAX's default float; ValueError if one is bad."""
         arr = np.asarray(values)
         if self.flag:
             ok = np.isin(arr, (0, 1)) if arr.dtype != bool else np.ones(arr.shape, bool)
@@ -69,7 +70,11 @@ class Setting:
                 f"{self.name} must be finite and {self.allowed}, got"
                 f" {float(x[~ok].flat[0])} — {self.fix}"
             )
-        return x.astype(np.float32)
+        # The caller's precision: float32, float64 when JAX runs with jax_enable_x64
+        # (JAX is not imported here: a replay from the store runs without it).
+        jax = sys.modules.get("jax")
+        x64 = jax is not None and bool(jax.config.read("jax_enable_x64"))
+        return x.astype(np.float64 if x64 else np.float32)
 
 
 SETTINGS: tuple[Setting, ...] = (
