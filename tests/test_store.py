@@ -1,5 +1,6 @@
 """The run store: round trips, cache keys, refusals, faults and concurrent writers."""
 
+import contextlib
 import multiprocessing
 import os
 import resource
@@ -531,3 +532,29 @@ def test_threads_and_processes_reopening_stores_beside_a_held_one_corrupt_nothin
     for i, path in enumerate(paths):
         mine_here = {w: n for w, n in written.items() if w[1] == str(i)}
         _check_store(path, mine_here, mine[i], n_held)
+
+
+@pytest.mark.parametrize("journal", ["wal", "delete"])
+def test_a_migration_backs_up_the_store_first(tmp_path, journal):
+    path = tmp_path / "runs.sqlite"
+    with Store(path, journal=journal) as store:
+        run = started(store)
+    with contextlib.closing(sqlite3.connect(path)) as db:  # as reglab wrote before m002
+        db.execute("DROP TABLE sweeps")
+        db.execute("DELETE FROM migrations WHERE name = 'm002_sweeps'")
+        db.execute("PRAGMA user_version = 1")
+        db.commit()
+    assert not list(tmp_path.glob("*.bak"))  # a new store is not backed up
+    with Store(path, journal=journal) as store:
+        assert store.get(run.id).status == "running"
+        store.record_sweep("key", "wd", [])  # the migrated table
+    (backup,) = tmp_path.glob("runs.sqlite.v1-*.bak")
+    with contextlib.closing(sqlite3.connect(backup)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert db.execute("SELECT id FROM runs").fetchall() == [(run.id,)]
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+        assert "runs" in tables and "sweeps" not in tables
+    Store(path, journal=journal).close()  # up to date now: no second backup
+    assert len(list(tmp_path.glob("*.bak"))) == 1

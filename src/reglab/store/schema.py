@@ -129,6 +129,8 @@ def migrate(db: sqlite3.Connection, path: Path) -> int:
     db.execute("BEGIN IMMEDIATE")  # another process may have migrated meanwhile
     try:
         version = check(db, path)
+        if 0 < version < len(MIGRATIONS):  # a store with runs, not a new file
+            backup(path, version)
         db.execute(
             "CREATE TABLE IF NOT EXISTS migrations"
             " (name TEXT PRIMARY KEY, applied_utc TEXT NOT NULL)"
@@ -145,6 +147,32 @@ def migrate(db: sqlite3.Connection, path: Path) -> int:
             db.execute("ROLLBACK")
         raise
     return len(MIGRATIONS)
+
+
+def backup(path: Path, version: int) -> Path:
+    """Copy the store as it is (schema version) beside it; return the copy's path.
+
+    Called inside a write transaction: a second connection reads the state
+    before the migration (no one can write meanwhile) through SQLite's backup API.
+    Copying the bytes could miss the -wal, and closing a descriptor of our own on
+    the file would drop this process's locks on it (see header.py).
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = path.with_name(f"{path.name}.v{version}-{stamp}.bak")
+    try:
+        with (
+            contextlib.closing(sqlite3.connect(path, timeout=30)) as source,
+            contextlib.closing(sqlite3.connect(target)) as copy,
+        ):
+            source.backup(copy)  # the writer itself cannot: it holds the lock
+    except (OSError, sqlite3.Error) as e:
+        target.unlink(missing_ok=True)
+        raise StoreError(
+            f"cannot back up {path} to {target} before migrating it to schema"
+            f" version {len(MIGRATIONS)}: {e} — free disk space or make"
+            f" {path.parent} writable; the store was left unchanged"
+        ) from e
+    return target
 
 
 def open_database(
