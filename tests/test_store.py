@@ -4,6 +4,7 @@ import contextlib
 import multiprocessing
 import os
 import resource
+import shutil
 import signal
 import sqlite3
 import threading
@@ -558,3 +559,91 @@ def test_a_migration_backs_up_the_store_first(tmp_path, journal):
         assert "runs" in tables and "sweeps" not in tables
     Store(path, journal=journal).close()  # up to date now: no second backup
     assert len(list(tmp_path.glob("*.bak"))) == 1
+
+
+def _filled(path, n_runs=3, *, leave_open=False):
+    """Record n_runs finished runs (metrics, claims, arrays) and a sweep in path."""
+    store = Store(path)
+    for i in range(n_runs):
+        run = started(store, seed=i)
+        store.log_metrics(run.id, "loss_curve/0", np.linspace(1.0, 0.0, 300) + i)
+        store.record_claims(run.id, [CLAIM])
+        store.save_arrays(run.id, "result", {"w": np.arange(5.0) * i})
+        store.end_run(run.id, "finished", info={"i": i})
+    store.record_sweep("key", "wd", [{"point": {"noise": 0.1}}])
+    if leave_open:
+        os._exit(0)  # a killed process: its last commits stay in the -wal
+    store.close()
+
+
+def _contents(path) -> list:
+    """Return every run of the store with its metrics, claims and arrays."""
+    with Store(path) as store:
+        return [
+            (
+                run,
+                {k: v.values.tolist() for k, v in store.metrics(run.id).items()},
+                store.claims(run.id),
+                store.load_arrays(run.id, "result")["w"].tolist(),
+            )
+            for run in store.list_runs()
+        ] + [store.find_sweep("key")]
+
+
+def test_a_damaged_header_is_named_and_the_doctor_rebuilds_it(tmp_path, capsys):
+    from reglab import cli
+
+    path = tmp_path / "runs.sqlite"
+    _filled(path)
+    expected = _contents(path)
+    data = bytearray(path.read_bytes())
+    data[:100] = bytes(100)  # the header gone, the schema after it intact
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"damaged run store.*`reglab doctor --st"):
+        Store(path)
+    assert cli.main(["doctor", "--store", str(path)]) == 0
+    said = capsys.readouterr().out
+    assert "header rebuilt: " in said and "3 runs, 900 metrics, 3 claims" in said
+    assert path.read_bytes() == bytes(data)  # the damaged file is left as it is
+    assert _contents(tmp_path / "runs.recovered.sqlite") == expected
+    assert cli.main(["doctor", "--store", str(tmp_path / "runs.recovered.sqlite")]) == 0
+    assert "is sound" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("killed", [False, True], ids=["closed", "killed"])
+def test_a_first_page_overwritten_by_a_metrics_page_is_recovered(
+    tmp_path, capsys, killed
+):
+    # The issue's damage: page 1 became a leaf index page (a metrics page); killed:
+    # the last commits are still in the -wal of a process that was killed.
+    from reglab import cli
+
+    folder = tmp_path / "store"
+    path = folder / "runs.sqlite"
+    _filled(path, 2 if killed else 5)
+    if killed:
+        child = multiprocessing.get_context("spawn").Process(
+            target=_filled, args=(path, 3), kwargs={"leave_open": True}
+        )
+        child.start()
+        child.join(timeout=60)
+    wal = folder / "runs.sqlite-wal"
+    assert wal.exists() == killed
+    shutil.copytree(folder, tmp_path / "intact")  # (nothing has it open)
+    expected = _contents(tmp_path / "intact" / "runs.sqlite")
+    data = bytearray(path.read_bytes())
+    leaf = next(i for i in range(1, len(data) // 4096) if data[i * 4096] == 0x0A)
+    data[:4096] = data[leaf * 4096 : (leaf + 1) * 4096]
+    path.write_bytes(bytes(data))
+    with pytest.raises(SystemExit, match=r"damaged run store: it starts b'\\n"):
+        cli.main(["runs", "--store", str(path)])
+    into = folder / "again.sqlite"
+    assert cli.main(["doctor", "--store", str(path), "--into", str(into)]) == 0
+    said = capsys.readouterr().out
+    assert "is damaged: it starts b'\\n" in said
+    # the -wal held page 1 anew (the killed process grew the file): its header only
+    assert ("header rebuilt: " if killed else "runs recovered: ") in said
+    assert path.read_bytes() == bytes(data) and wal.exists() == killed
+    assert _contents(into) == expected and len(expected) == 5 + 1
+    with pytest.raises(SystemExit, match=f"{into} exists"):
+        cli.main(["doctor", "--store", str(path), "--into", str(into)])

@@ -303,6 +303,17 @@ def playground(args: argparse.Namespace) -> int:
     return 0
 
 
+def doctor(args: argparse.Namespace) -> int:
+    """Say what is wrong with a run store; write a damaged one's runs to a new one."""
+    from reglab.store import resolve_path
+    from reglab.store.doctor import examine
+
+    into = Path(args.into) if args.into else None
+    for line in examine(resolve_path(args.store), into):
+        print(line)
+    return 0
+
+
 STORE_HELP = "run store (default ./reglab-runs/runs.sqlite, or $REGLAB_STORE)"
 
 
@@ -398,6 +409,14 @@ def parser() -> argparse.ArgumentParser:
         "--store", help="run store that 'save' writes to (default: ./reglab-runs)"
     )
     play.set_defaults(func=playground)
+    doc = sub.add_parser(
+        "doctor", help="check a run store; recover a damaged one's runs"
+    )
+    doc.add_argument("--store", help=STORE_HELP)
+    doc.add_argument(
+        "--into", help="new store to write (default: beside it, .recovered)"
+    )
+    doc.set_defaults(func=doctor)
     return top
 
 

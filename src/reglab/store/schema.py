@@ -269,5 +269,9 @@ def explain(e: sqlite3.Error, path: Path, busy_timeout_s: float) -> StoreError:
     elif "readonly" in text or "unable to open" in text:
         fix = f"make {path.parent} writable, or choose another store"
     else:
-        fix = "the file is damaged: move it aside and rerun (runs are retrained)"
+        fix = (
+            f"the file is damaged: `reglab doctor --store {path}` recovers its runs"
+            " into a new file (this one is left as it is), or move it aside and"
+            " rerun (runs are retrained)"
+        )
     return StoreError(f"run store {path}: {text} — {fix}")
