@@ -7,6 +7,8 @@ import resource
 import shutil
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 
@@ -332,6 +334,7 @@ def test_a_held_lock_times_out_with_a_clear_message(store):
     ):
         started(impatient)
     blocker.execute("ROLLBACK")
+    blocker.close()
     assert started(store).status == "running"
 
 
@@ -450,8 +453,19 @@ def _header(path) -> bytes:
         return fh.read(100)
 
 
+def _saving(store, *, threads: bool):
+    """In threads, hold the Lab's lock files as the playground's save does."""
+    if not threads:  # the processes stay light: no JAX to import
+        return contextlib.nullcontext()
+    from reglab.experiments import mlm_masking
+    from reglab.lab.runner import Lab
+
+    return Lab(store).lock([(mlm_masking.NAME, mlm_masking.Config())])
+
+
 def _churn(path, writer, rounds, counts, go=None):
-    """Open a store, record a run, close it; rounds times (or until go is cleared).
+    """Open a store, record a run, close it; rounds times (or until go is cleared:
+    threads, which also take the Lab's lock files as the playground's save does).
 
     Puts (writer, runs recorded) on counts, or (writer, the error) if one failed.
     """
@@ -460,7 +474,7 @@ def _churn(path, writer, rounds, counts, go=None):
     n = 0
     try:
         while n < rounds or (go is not None and go.is_set()):
-            with Store(path) as store:
+            with Store(path) as store, _saving(store, threads=go is not None):
                 run = store.start_run("stress", {"w": writer}, n, code_version="v1")
                 store.log_metrics(run.id, f"loss_{writer}", np.arange(40.0) + n)
                 store.end_run(run.id, "finished")
@@ -647,3 +661,24 @@ def test_a_first_page_overwritten_by_a_metrics_page_is_recovered(
     assert _contents(into) == expected and len(expected) == 5 + 1
     with pytest.raises(SystemExit, match=f"{into} exists"):
         cli.main(["doctor", "--store", str(path), "--into", str(into)])
+
+
+def test_every_write_checks_the_header_first_and_names_the_doctor(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    _filled(path)
+    with Store(path) as store:
+        run = started(store, seed=7)
+        code = (  # another process writes over the header while the store is open
+            "import os, sys; fd = os.open(sys.argv[1], os.O_WRONLY);"
+            " os.pwrite(fd, b'\\n' + bytes(99), 0)"
+        )
+        subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+        for write in (
+            lambda: store.end_run(run.id, "finished"),
+            lambda: store.log_metrics(run.id, "loss", [1.0]),
+            lambda: started(store, seed=8),
+        ):
+            with pytest.raises(StoreError, match=f"{path} is a damaged run store.*doc"):
+                write()
+            assert not store._db.in_transaction  # rolled back: nothing written
+        assert store.get(run.id).status == "running"
