@@ -453,6 +453,27 @@ def _header(path) -> bytes:
         return fh.read(100)
 
 
+def test_a_second_store_on_a_file_keeps_the_first_ones_locks(tmp_path):
+    # Closing a descriptor drops every POSIX lock of the process on the file. When
+    # the header was read by open() and close(), another process that opened and
+    # closed the store next took itself for the last user and deleted the -wal and
+    # -shm under the first store: its next commits went nowhere or broke the file.
+    path = tmp_path / "runs.sqlite"
+    first = Store(path)
+    run = started(first)
+    Store(path).close()
+    code = "import sys; from reglab.store import Store; Store(sys.argv[1]).close()"
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+    assert (tmp_path / "runs.sqlite-wal").exists()
+    assert (tmp_path / "runs.sqlite-shm").exists()
+    first.log_metrics(run.id, "loss", np.arange(2000.0))
+    first.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    with Store(path) as store:
+        assert store.metrics(run.id)["loss"].values.size == 2000
+
+
 def _saving(store, *, threads: bool):
     """In threads, hold the Lab's lock files as the playground's save does."""
     if not threads:  # the processes stay light: no JAX to import

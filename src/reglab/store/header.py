@@ -14,6 +14,7 @@ lock.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from pathlib import Path
@@ -22,28 +23,44 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 HEADER_BYTES = 100
 
 _LOCK = threading.Lock()
-_HELD: dict[tuple[int, int], list[int]] = {}  # (device, inode) -> [users, fd, ...]
+_HELD: dict[tuple[int, int, int], list[int]] = {}  # key -> [users, fd, ...]
+_BY_FILE: dict[tuple[int, int], tuple[int, int, int]] = {}  # (device, inode) -> key
+_SERIAL = itertools.count()
 
 
-def hold(path: Path) -> tuple[int, int]:
+def _live(device: int, inode: int) -> tuple[int, int, int] | None:
+    """Return the key held for this file, or None (none, or a deleted file's)."""
+    key = _BY_FILE.get((device, inode))
+    if key is not None and os.fstat(_HELD[key][1]).st_nlink == 0:
+        return None  # that file was deleted: this one reuses its inode number
+    return key
+
+
+def hold(path: Path) -> tuple[int, int, int]:
     """Return the key of this process's descriptor on path, opening it if none."""
     with _LOCK:
         st = os.stat(path)
-        key = (st.st_dev, st.st_ino)
-        if key not in _HELD:
+        key = _live(st.st_dev, st.st_ino)
+        if key is None:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             st = os.fstat(fd)  # the path may name another file since the stat
-            key = (st.st_dev, st.st_ino)
+            key = _live(st.st_dev, st.st_ino)
+            if key is None:
+                key = (st.st_dev, st.st_ino, next(_SERIAL))
+                _HELD[key] = [0]
+                _BY_FILE[key[:2]] = key
             # a second descriptor on a held file is kept too: closing it drops locks
-            _HELD.setdefault(key, [0]).append(fd)
+            _HELD[key].append(fd)
         _HELD[key][0] += 1
         return key
 
 
-def release(key: tuple[int, int]) -> None:
+def release(key: tuple[int, int, int]) -> None:
     """Forget one user of key's descriptor; close it when none is left.
 
-    Call only after the caller's own connection to the file is closed.
+    Call only after the caller's own connection to the file is closed. SQLite
+    connections this process opened without a Store are not counted: close them
+    before the last Store on their file closes.
     """
     with _LOCK:
         entry = _HELD.get(key)
@@ -52,11 +69,13 @@ def release(key: tuple[int, int]) -> None:
         entry[0] -= 1
         if entry[0] == 0:
             del _HELD[key]
+            if _BY_FILE.get(key[:2]) == key:
+                del _BY_FILE[key[:2]]
             for fd in entry[1:]:
                 os.close(fd)
 
 
-def read(key: tuple[int, int]) -> bytes:
+def read(key: tuple[int, int, int]) -> bytes:
     """Return the file's first 100 bytes (fewer if it is shorter) through key's fd."""
     with _LOCK:
         return os.pread(_HELD[key][1], HEADER_BYTES, 0)
@@ -86,7 +105,7 @@ def problem(head: bytes, application_id: int) -> str | None:
 BTREE_PAGE_TYPES = (0x02, 0x05, 0x0A, 0x0D)  # interior/leaf index, interior/leaf table
 
 
-def looks_like_pages(key: tuple[int, int], page_size: int = 4096) -> bool:
+def looks_like_pages(key: tuple[int, int, int], page_size: int = 4096) -> bool:
     """Return True if the pages after the first look like SQLite's (b-tree pages).
 
     Pages 2-9 are read: each must start as a b-tree page or with a zero byte (an

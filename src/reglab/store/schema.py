@@ -177,7 +177,7 @@ def backup(path: Path, version: int) -> Path:
 
 def open_database(
     path: Path, journal: str, busy_timeout_s: float
-) -> tuple[sqlite3.Connection, str, tuple[int, int]]:
+) -> tuple[sqlite3.Connection, str, tuple[int, int, int]]:
     """Return a connection to the store at path, migrated, its journal mode and the
     key of this process's header descriptor (header.release it after closing).
 
@@ -225,7 +225,7 @@ def open_database(
     return db, mode, key
 
 
-def refuse_damaged(key: tuple[int, int], path: Path) -> None:
+def refuse_damaged(key: tuple[int, int, int], path: Path) -> None:
     """Raise StoreError if path's header is not a sound reglab store header.
 
     A file whose first page is wrong but whose next pages are SQLite b-tree pages
