@@ -28,6 +28,7 @@ from reglab.store.header import (
     HEADER_BYTES,
     SQLITE_MAGIC,
     problem,
+    read_file,
 )
 from reglab.store.schema import APPLICATION_ID, StoreError
 
@@ -54,8 +55,7 @@ class Repaired:
 def diagnose(path: Path) -> str | None:
     """Return what is wrong with the store file at path, or None if it is sound."""
     try:
-        with open(path, "rb") as fh:  # this process holds no lock on it to drop
-            why = problem(fh.read(HEADER_BYTES), APPLICATION_ID)
+        why = problem(read_file(path)[:HEADER_BYTES], APPLICATION_ID)
     except OSError as e:
         raise StoreError(f"cannot read {path}: {e.strerror}") from e
     if why is not None:
@@ -97,7 +97,7 @@ def repair(path: Path, into: Path) -> Repaired:
 def _image(path: Path) -> bytes:
     """Return the file's bytes with its -wal's committed frames applied."""
     try:
-        data = bytearray(path.read_bytes())
+        data = bytearray(read_file(path))  # a Store here may hold locks on it
     except OSError as e:
         raise StoreError(f"cannot read {path}: {e.strerror}") from e
     wal = path.with_name(path.name + "-wal")

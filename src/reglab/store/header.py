@@ -75,10 +75,20 @@ def release(key: tuple[int, int, int]) -> None:
                 os.close(fd)
 
 
-def read(key: tuple[int, int, int]) -> bytes:
-    """Return the file's first 100 bytes (fewer if it is shorter) through key's fd."""
+def read(key: tuple[int, int, int], size: int = HEADER_BYTES) -> bytes:
+    """Return the file's first size bytes (fewer if it is shorter) through key's fd."""
     with _LOCK:
-        return os.pread(_HELD[key][1], HEADER_BYTES, 0)
+        fd = _HELD[key][1]
+        return os.pread(fd, min(size, os.fstat(fd).st_size), 0)
+
+
+def read_file(path: Path) -> bytes:
+    """Return the whole file at path without closing a descriptor that holds locks."""
+    key = hold(path)
+    try:
+        return read(key, os.stat(path).st_size)
+    finally:
+        release(key)
 
 
 def problem(head: bytes, application_id: int) -> str | None:
