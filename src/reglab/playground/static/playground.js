@@ -1,10 +1,14 @@
 // reglab playground: the page. Every control is one entry of the server's controls
 // table (name, default, range); the URL hash holds name=value for each, plus the pins,
-// so a view is a link. The server checks every value; this page only draws
-// (with draw.js).
+// so a view is a link, and each committed change is a history entry, so Back steps
+// through the views. The server checks every value; this page only draws (draw.js).
 "use strict";
 
-const CLIENT = Math.random().toString(36).slice(2); // this tab: its jobs are its own
+// this tab: its jobs are its own (96 random bits, as the job ids)
+const CLIENT = Array.from(crypto.getRandomValues(new Uint8Array(12)),
+  (b) => b.toString(16).padStart(2, "0")).join("");
+let PAGE_SECRET = "";  // this run of the server's secret: sent with every change
+let SERVER = "";       // this run of the server's id: another one means it restarted
 // PALETTE, SIDE, drawBoundary, drawCurves and mean come from draw.js
 
 let CONTROLS = [];
@@ -19,6 +23,8 @@ let data = null;    // points of currentJob
 let lastFrame = null;
 let timer = null;
 let changedAt = 0;
+let shownParams = ""; // the settings the page shows, as the server was asked for them
+let GROUPS = [];
 
 // --- URL hash <-> state -------------------------------------------------------------
 
@@ -58,41 +64,61 @@ function requestParams() {
   return params;
 }
 
-function writeHash() {
-  const params = new URLSearchParams(requestParams());
-  history.replaceState(null, "", "#" + params.toString());
+function writeHash(commit) {
+  // a committed change (slider let go, value typed, button) is a history entry, so
+  // Back returns to the view before it; the steps of a drag only rewrite the entry
+  const hash = "#" + new URLSearchParams(requestParams()).toString();
+  if (hash === location.hash) return;
+  if (commit) history.pushState(null, "", hash);
+  else history.replaceState(null, "", hash);
 }
 
 // --- controls -----------------------------------------------------------------------
 
 function toSlider(c, value) { // value -> slider position in [0, 1000]
-  const v = Number(value);
+  const v = Number(value), lo = c.slider_low, hi = c.slider_high;
+  let pos;
   if (c.scale === "log") {
-    return 1000 * Math.log(v / c.low) / Math.log(c.high / c.low);
+    pos = v < lo ? 0 : Math.max(1, 1000 * Math.log(v / lo) / Math.log(hi / lo));
+  } else {
+    pos = 1000 * (v - lo) / (hi - lo);
   }
-  return 1000 * (v - c.low) / (c.high - c.low);
+  return Math.min(1000, Math.max(0, pos));
 }
 
 function fromSlider(c, pos) {
+  const lo = c.slider_low, hi = c.slider_high;
   if (c.scale === "log") {
-    const v = c.low * Math.pow(c.high / c.low, pos / 1000);
+    // the left end is the allowed low itself (0: off) where the decades stop short
+    if (pos === 0 && c.low !== null && !c.low_open) return c.low;
+    const v = lo * Math.pow(hi / lo, pos / 1000);
     return Number(v.toPrecision(2));
   }
-  let v = c.low + (pos / 1000) * (c.high - c.low);
+  let v = lo + (pos / 1000) * (hi - lo);
   if (c.step) v = Math.round(v / c.step) * c.step;
   return Number(v.toPrecision(6));
+}
+
+function showSlider(c) {
+  const slider = document.getElementById(`slider-${c.name}`);
+  const v = state[c.name];
+  if (slider && v.trim() !== "" && isFinite(Number(v))) {
+    slider.value = String(Math.round(toSlider(c, v)));
+  }
 }
 
 function buildControls() {
   const aside = document.getElementById("controls");
   const groups = {};
+  const order = [...GROUPS, ...CONTROLS.map((c) => c.group)];
+  for (const group of order) {
+    if (groups[group]) continue;
+    const fs = document.createElement("fieldset");
+    fs.innerHTML = `<legend>${group}</legend>`;
+    aside.appendChild(fs);
+    groups[group] = fs;
+  }
   for (const c of CONTROLS) {
-    if (!groups[c.group]) {
-      const fs = document.createElement("fieldset");
-      fs.innerHTML = `<legend>${c.group}</legend>`;
-      aside.appendChild(fs);
-      groups[c.group] = fs;
-    }
     const div = document.createElement("div");
     div.className = `control ${c.scope}`;
     div.id = `control-${c.name}`;
@@ -114,27 +140,30 @@ function buildControls() {
       <div class="error" id="error-${c.name}" hidden></div>`;
     groups[c.group].appendChild(div);
     const input = document.getElementById(id);
-    input.addEventListener("change", () => { state[c.name] = input.value; changed(); });
+    input.addEventListener("change", () => { // a typed value moves its slider
+      state[c.name] = input.value.trim();
+      showSlider(c);
+      changed(true);
+    });
     const slider = document.getElementById(`slider-${c.name}`);
     if (slider) {
-      slider.addEventListener("input", () => {
+      const move = (commit) => () => {
         const v = fromSlider(c, Number(slider.value));
         input.value = String(v);
         state[c.name] = String(v);
-        changed();
-      });
+        changed(commit);
+      };
+      slider.addEventListener("input", move(false)); // dragging
+      slider.addEventListener("change", move(true)); // let go: one history entry
     }
   }
+  for (const fs of Object.values(groups)) if (!fs.querySelector(".control")) fs.remove();
 }
 
 function showState() {
   for (const c of CONTROLS) {
-    const input = document.getElementById(`input-${c.name}`);
-    input.value = state[c.name];
-    const slider = document.getElementById(`slider-${c.name}`);
-    if (slider && isFinite(Number(state[c.name]))) {
-      slider.value = String(Math.round(toSlider(c, state[c.name])));
-    }
+    document.getElementById(`input-${c.name}`).value = state[c.name];
+    showSlider(c);
   }
 }
 
@@ -159,65 +188,137 @@ function showErrors(errors) {
 
 // --- jobs ---------------------------------------------------------------------------
 
-function changed() {
-  writeHash();
+function changed(commit) {
+  writeHash(commit);
+  disarmSave(); // the shown settings are no longer those of the finished job
+  wait("sending…");
   clearTimeout(timer);
   timer = setTimeout(startJob, 120); // a dragged slider sends at most ~8 jobs a second
+}
+
+function disarmSave() {
+  document.getElementById("save").disabled = true;
+  delete document.body.dataset.finished;
+}
+
+function wait(text) { // the last picture stays, dimmed, with what is happening
+  document.getElementById("picture").classList.add("dim");
+  const box = document.getElementById("waiting");
+  box.textContent = text;
+  box.hidden = false;
+}
+
+function unwait() {
+  document.getElementById("picture").classList.remove("dim");
+  document.getElementById("waiting").hidden = true;
+}
+
+function post(url, payload) {
+  return fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-Reglab-Page": PAGE_SECRET },
+    body: JSON.stringify(payload),
+  });
 }
 
 async function startJob() {
   const mine = ++request;
   changedAt = performance.now();
-  setStatus("sending…");
+  const params = requestParams();
   let reply, body;
   try {
-    reply = await fetch("/api/jobs", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ client: CLIENT, params: requestParams() }),
-    });
+    reply = await post("/api/jobs", { client: CLIENT, params });
     body = await reply.json();
   } catch (err) {
-    if (mine === request) setStatus(`server unreachable (${err})`);
+    if (mine === request) checkServer(`server unreachable (${err})`);
     return;
   }
   if (mine !== request) return; // a newer request went out meanwhile
   if (!reply.ok) {
+    if (body.reason === "stale_page") { checkServer(body.error); return; }
+    shownParams = "";
+    if (source) source.close(); // nothing of the refused settings will be drawn
+    currentJob = null;
     showErrors(body.errors || [{ control: "request", message: body.error }]);
     setStatus("refused: fix the marked setting");
+    wait("refused: fix the marked setting");
     return;
   }
   showErrors([]);
+  shownParams = JSON.stringify(params);
   follow(body.job);
 }
 
 function follow(jobId) {
   if (source) source.close();
   currentJob = jobId;
-  document.getElementById("save").disabled = true;
+  disarmSave();
   document.body.dataset.job = jobId;
-  setStatus(`job ${jobId}: compiling or waiting for the previous one…`);
+  setStatus(`job ${jobId.slice(0, 6)}…: waiting for the server`);
   source = new EventSource(`/api/jobs/${jobId}/events`);
   const mineOnly = (fn) => (ev) => {
     const msg = JSON.parse(ev.data);
     if (msg.job !== currentJob) return; // a stale job's event: never drawn
     fn(msg);
   };
+  source.addEventListener("status", mineOnly((msg) => {
+    let text = "starting…";
+    if (msg.state === "queued" && msg.ahead > 0) {
+      text = `queued behind ${msg.ahead} job${msg.ahead === 1 ? "" : "s"}`;
+    } else if (msg.state === "compiling") {
+      text = `compiling for ${msg.members} member${msg.members === 1 ? "" : "s"},` +
+        ` ~${msg.estimate_s} s`;
+    }
+    wait(text);
+    setStatus(text);
+  }));
   source.addEventListener("data", mineOnly((msg) => { data = msg; }));
-  source.addEventListener("frame", mineOnly(drawFrame));
+  source.addEventListener("frame", mineOnly((msg) => { unwait(); drawFrame(msg); }));
   source.addEventListener("finished", mineOnly((msg) => {
     source.close();
     document.getElementById("save").disabled = false;
     document.body.dataset.finished = msg.job;
     setStatus(`done: ${lastFrame.epoch.toLocaleString("en")} epochs in` +
-      ` ${msg.seconds.toFixed(2)} s (job ${msg.job})`);
+      ` ${msg.seconds.toFixed(2)} s`);
   }));
   source.addEventListener("failed", mineOnly((msg) => {
     source.close();
-    setStatus(`job ${msg.job} failed: ${msg.message}`);
+    setStatus(`the job failed: ${msg.message}`);
   }));
   source.addEventListener("cancelled", mineOnly(() => source.close()));
-  source.onerror = () => { if (source.readyState === EventSource.CLOSED) return; };
+  source.onerror = () => {
+    if (jobId !== currentJob) return;
+    source.close();
+    checkServer("lost the server");
+  };
+}
+
+async function checkServer(why) {
+  // a different server id means it restarted: this page's jobs are gone
+  try {
+    const body = await (await fetch("/api/controls")).json();
+    if (body.server !== SERVER) {
+      document.getElementById("restarted").hidden = false;
+      document.body.dataset.restarted = "1";
+      wait("the server restarted: re-run to train again");
+      setStatus("the server restarted");
+      disarmSave();
+      return;
+    }
+    setStatus(why);
+  } catch (err) {
+    setStatus(`${why}: server unreachable`);
+    wait("the server is unreachable");
+  }
+}
+
+async function rerun() {
+  const body = await (await fetch("/api/controls")).json();
+  PAGE_SECRET = body.page_secret;
+  SERVER = body.server;
+  document.getElementById("restarted").hidden = true;
+  delete document.body.dataset.restarted;
+  startJob();
 }
 
 function setStatus(text) {
@@ -274,7 +375,7 @@ function ensurePanels(n) {
     if (unpin) {
       unpin.addEventListener("click", () => {
         pins.splice(Number(unpin.dataset.pin) - 1, 1);
-        changed();
+        changed(true);
       });
     }
   }
@@ -321,28 +422,48 @@ function wireButtons() {
     const pin = {};
     for (const name of settingNames()) pin[name] = state[name];
     pins.push(pin);
-    changed();
+    changed(true);
   });
-  document.getElementById("clear").addEventListener("click", () => { pins = []; changed(); });
+  document.getElementById("clear").addEventListener("click", () => {
+    pins = []; changed(true);
+  });
   document.getElementById("reset").addEventListener("click", () => {
-    location.hash = "";
-    readHash(); showState(); changed();
+    for (const c of CONTROLS) state[c.name] = String(c.default);
+    pins = []; extra = {};
+    showState(); changed(true);
   });
+  document.getElementById("rerun").addEventListener("click", rerun);
   document.getElementById("save").addEventListener("click", async () => {
+    // the job and the settings the page shows: the server refuses a mismatch
     const job = currentJob;
-    const reply = await fetch(`/api/jobs/${job}/save`, { method: "POST" });
-    const body = await reply.json();
-    setStatus(reply.ok ? `saved job ${job} as run ${body.run} (experiment ${body.experiment})`
-      : `not saved: ${body.error}`);
+    let reply, body;
+    try {
+      reply = await post(`/api/jobs/${job}/save`,
+        { client: CLIENT, params: JSON.parse(shownParams) });
+      body = await reply.json();
+    } catch (err) {
+      checkServer(`not saved: server unreachable (${err})`);
+      return;
+    }
+    if (reply.ok) {
+      setStatus(`saved as run ${body.run} (experiment ${body.experiment})`);
+      document.body.dataset.saved = body.run;
+    } else if (body.reason === "unknown_job" || body.reason === "stale_page") {
+      checkServer(`not saved: ${body.error}`);
+    } else {
+      setStatus(`not saved: ${body.error}`);
+    }
   });
   window.addEventListener("resize", () => { if (lastFrame) drawCurves(lastFrame); });
-  window.addEventListener("hashchange", () => {
+  const back = () => { // Back/Forward, or an edited address: show that view
     const before = new URLSearchParams(requestParams()).toString();
     readHash();
     if (new URLSearchParams(requestParams()).toString() !== before) {
-      showState(); changed();
+      showState(); changed(false);
     }
-  });
+  };
+  window.addEventListener("popstate", back);
+  window.addEventListener("hashchange", back);
 }
 
 async function main() {
@@ -350,6 +471,9 @@ async function main() {
   const body = await reply.json();
   CONTROLS = body.controls;
   MAX_MEMBERS = body.max_members;
+  GROUPS = body.groups;
+  PAGE_SECRET = body.page_secret;
+  SERVER = body.server;
   readHash();
   buildControls();
   showState();
