@@ -541,3 +541,173 @@ def test_a_restarted_server_refuses_the_old_pages_job_and_secret(tmp_path):
         reply = page.save(job, SMALL)  # ids are not reused: no other page's job
         assert reply.status_code == 404 and reply.json()["reason"] == "unknown_job"
         assert page.http.get("/api/controls").json()["server"] != first.state.server_id
+
+
+# --- the page in Chromium -----------------------------------------------------------
+
+RECORD_WAITS = """
+window.__waits = [];
+new MutationObserver(() => {
+  const box = document.getElementById("waiting");
+  if (box && !box.hidden) window.__waits.push(box.textContent);
+}).observe(document, {subtree: true, childList: true, characterData: true,
+                      attributes: true});
+"""
+
+
+def _in_view(page, selector: str) -> bool:
+    """Whether the element is wholly inside the viewport."""
+    box = page.locator(selector).bounding_box()
+    size = page.viewport_size
+    return (
+        box is not None
+        and box["x"] >= 0
+        and box["y"] >= 0
+        and box["x"] + box["width"] <= size["width"] + 0.5
+        and box["y"] + box["height"] <= size["height"] + 0.5
+    )
+
+
+def _open(browser, url: str, width: int, height: int, params=SMALL):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.add_init_script(RECORD_WAITS)
+    page.goto(url + "/#" + "&".join(f"{k}={v}" for k, v in params.items()))
+    page.wait_for_function("document.body.dataset.finished", timeout=120_000)
+    return page
+
+
+def _next_finished(page, before: str) -> str:
+    page.wait_for_function(
+        f"(document.body.dataset.finished || '{before}') != '{before}'",
+        timeout=120_000,
+    )
+    return page.evaluate("document.body.dataset.finished")
+
+
+CANVAS = "document.querySelector('#panels canvas').toDataURL()"
+CAPTION = "document.querySelector('#panels .desc').textContent"
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / name))
+
+
+@pytest.mark.browser
+def test_wide_screen_picture_beside_the_slider_typed_values_and_back(served, browser):
+    app, url = served
+    page = _open(browser, url, 1366, 900)
+    first, before = (
+        page.evaluate("document.body.dataset.finished"),
+        page.evaluate(CANVAS),
+    )
+    assert page.evaluate(CAPTION) == "follows the sliders: L2 0.0025"
+    # the last slider of the column, moved: the live picture is beside it
+    slider = page.locator("#slider-smoothing")
+    slider.scroll_into_view_if_needed()
+    slider.focus()
+    page.keyboard.press("PageUp")  # a tenth of the range: 0.045, in steps of 0.01
+    assert _in_view(page, "#slider-smoothing") and _in_view(page, "#panels canvas")
+    _shot(page, "wide-1366x900-smoothing.png")
+    second = _next_finished(page, first)
+    assert page.evaluate(CANVAS) != before  # a new boundary arrived, and it differs
+    assert (
+        page.evaluate(CAPTION) == "follows the sliders: L2 0.0025, label smoothing 0.05"
+    )
+    # a typed value moves its slider (0.02 of [0, 0.05] is 400 of 1000)
+    page.fill("#input-l2_strength", "0.02")
+    page.press("#input-l2_strength", "Enter")
+    assert page.input_value("#slider-l2_strength") == "400"
+    third = _next_finished(page, second)
+    assert _in_view(page, "#slider-l2_strength") and _in_view(page, "#panels canvas")
+    _shot(page, "wide-1366x900-l2.png")
+    # Back steps through the views: L2 back to 0.0025, then smoothing back to 0
+    page.go_back()
+    fourth = _next_finished(page, third)
+    assert page.input_value("#input-l2_strength") == "0.0025"
+    assert (
+        page.evaluate(CAPTION) == "follows the sliders: L2 0.0025, label smoothing 0.05"
+    )
+    page.go_back()
+    _next_finished(page, fourth)
+    assert page.input_value("#input-smoothing") == "0"
+    assert page.evaluate(CAPTION) == "follows the sliders: L2 0.0025"
+    # a refused value: marked, and save disarmed (it would save the previous run)
+    page.fill("#input-l2_strength", "-1")
+    page.press("#input-l2_strength", "Enter")
+    page.wait_for_selector("#error-l2_strength:not([hidden])")
+    assert "l2_strength must be" in page.text_content("#error-l2_strength")
+    assert page.is_disabled("#save")
+    page.fill("#input-l2_strength", "0.01")
+    page.press("#input-l2_strength", "Enter")
+    page.wait_for_function("document.body.dataset.finished")
+    page.click("#save")
+    page.wait_for_function("document.body.dataset.saved")
+    assert "saved as run" in page.text_content("#status")
+    # far down the column, the picture is still beside the slider (it stays put)
+    slider = page.locator("#slider-noise")
+    slider.scroll_into_view_if_needed()
+    assert page.evaluate("window.scrollY") > 300
+    assert _in_view(page, "#slider-noise") and _in_view(page, "#panels canvas")
+    _shot(page, "wide-1366x900-noise.png")
+    assert not page.errors
+
+
+@pytest.mark.browser
+def test_phone_picture_stays_in_view_while_the_controls_scroll(served, browser):
+    app, url = served
+    page = _open(browser, url, 390, 844)
+    first = page.evaluate("document.body.dataset.finished")
+    for name in ("smoothing", "alpha", "noise"):  # down the column of controls
+        slider = page.locator(f"#slider-{name}")
+        slider.scroll_into_view_if_needed()
+        slider.focus()
+        page.keyboard.press("PageUp")
+        assert _in_view(page, f"#slider-{name}"), name
+        assert _in_view(page, "#panels canvas"), name  # pinned at the top
+        first = _next_finished(page, first)
+        _shot(page, f"phone-390x844-{name}.png")
+    assert page.evaluate("window.scrollY") > 600  # the controls did scroll
+    assert not page.errors
+
+
+@pytest.mark.browser
+def test_waiting_and_a_restarted_server_are_explained(browser, tmp_path):
+    first_app = create_app(tmp_path / "runs.sqlite")  # a new engine: compiles anew
+    with running(first_app) as url:
+        page = _open(browser, url, 1366, 900)
+        waits = page.evaluate("window.__waits")
+        assert any(re.fullmatch(r"compiling for 1 member, ~\d+ s", w) for w in waits)
+        # another tab trains a long job: this page's next job queues behind it
+        other = Page(url, first_app, "other-tab")
+        job = other.start(BIG).json()["job"]
+        thread, _ = watch(other, job)
+        engine_job = first_app.state.engine.jobs[job]
+        while engine_job.status == "queued":
+            time.sleep(0.01)
+        finished = page.evaluate("document.body.dataset.finished")
+        page.locator("#slider-l2_strength").focus()
+        page.keyboard.press("PageUp")
+        page.wait_for_function("window.__waits.some(w => w.startsWith('queued'))")
+        assert page.evaluate("document.querySelector('#picture.dim') !== null")
+        _shot(page, "wide-1366x900-waiting.png")
+        assert "queued behind 1 job" in page.evaluate("window.__waits")
+        _next_finished(page, finished)
+        first_app.state.engine.cancel(engine_job, "test over")
+        thread.join(30)
+    port = int(url.rsplit(":", 1)[1])
+    second_app = create_app(tmp_path / "runs.sqlite")
+    with running(second_app, port):
+        page.click("#save")  # the finished job of the old server
+        page.wait_for_selector("#restarted:not([hidden])")
+        _shot(page, "wide-1366x900-restarted.png")
+        page.click("#rerun")
+        page.wait_for_function(
+            "!document.body.dataset.restarted && document.body.dataset.finished",
+            timeout=120_000,
+        )
+        page.click("#save")
+        page.wait_for_function("document.body.dataset.saved")
+    assert not page.errors

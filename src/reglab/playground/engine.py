@@ -7,8 +7,9 @@ parameters' P(class 1) over a grid and the train/test loss curves so far; the la
 carries the finished run's Result.
 
 Fairness: a client (a page) has at most one job; a newer one replaces it. Clients
-take turns a chunk at a time (round-robin), so a small job never waits for a big one
-to finish, and a cancelled job (replaced, or its page gone) stops within one chunk.
+take turns by chunks, the one that has trained least time so far next (a fair share
+of the CPU, whatever the size of their chunks), so a small job never waits for a big
+one to finish, and a cancelled job (replaced, or its page gone) stops within a chunk.
 A job's first chunk, which compiles its program when the shape is new, runs on a
 second thread, so a compiling page does not stall the pages already training.
 
@@ -178,6 +179,7 @@ class Job:
     ended_utc: str | None = None
     chunks: Iterator[Chunk] | None = None
     shown: float = -math.inf  # when its last frame went out
+    trained_s: float = 0.0  # its share of the CPU so far, for the turns
     streams: int = 0  # event streams open on it
 
     @property
@@ -212,7 +214,8 @@ class Engine:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._fresh: collections.deque[Job] = collections.deque()  # to start, FIFO
-        self._turns: collections.deque[Job] = collections.deque()  # round-robin
+        self._turns: list[Job] = []  # started, unfinished: the least trained next
+        self._starting: list[Job] = []  # the one whose first chunk runs (compiles)
         self._seen: dict[str, float] = {}  # client -> when it last showed up
         self._compiled: set[tuple] = set()
         self._compile_s: list[float] = []
@@ -236,7 +239,8 @@ class Engine:
                 if old.client in (client, WARMUP) and not old.ended:
                     old.replaced_by = job.id
                     self._stop(old, f"replaced by job {job.id}")
-            ahead = len(self._turns) + len(self._fresh)
+            others = (*self._turns, *self._fresh, *self._starting)
+            ahead = sum(j.stop is None for j in others)
             self.jobs[job.id] = job
             self._seen[client] = time.monotonic()
             self._forget()
@@ -315,6 +319,7 @@ class Engine:
                 return False
             job = self._fresh.popleft()
             job.status = "compiling"
+            self._starting[:] = [job]
         try:
             cfg = job.settings.config()
             p = job.problem = problem(cfg, job.settings.extra())
@@ -335,34 +340,40 @@ class Engine:
                 self._compile_s.append(time.perf_counter() - t0)
         except Exception as e:  # a failed job reports; the worker lives on
             with self._lock:
+                self._starting.clear()
                 self._end(job, "failed", message=f"{type(e).__name__}: {e}")
             return True
         with self._lock:
+            self._starting.clear()
             if not job.ended:
                 job.status = "running"
+                # it joins level with the others (its compile does not count)
+                job.trained_s = min((j.trained_s for j in self._turns), default=0.0)
                 self._turns.append(job)
                 self._wake.notify_all()
         return True
 
     def _turn(self) -> bool:
-        """Train the next client's job for a slice of time, then put it at the back.
+        """Train the least-trained job for a slice of time (whole chunks, at least one).
 
-        A slice is whole chunks, at least one, until ``slice_s`` has passed: clients
-        share the CPU by time, so a small job runs at about the speed of a big one's
-        (not one small chunk per big chunk), and a stop takes effect within a chunk.
+        Clients share the CPU by time: a small job whose chunks take milliseconds
+        runs as many of them as a big job's one chunk of a second took, not one.
         """
         with self._lock:
             if not self._turns:
                 return False
-            job = self._turns.popleft()
+            job = min(self._turns, key=lambda j: j.trained_s)
+            self._turns.remove(job)
+        t0 = time.perf_counter()
         try:
-            cfg, t0 = job.settings.config(), time.perf_counter()
+            cfg = job.settings.config()
             self._advance(job, cfg)
             while not job.ended and time.perf_counter() - t0 < self.slice_s:
                 self._advance(job, cfg)
         except Exception as e:
             with self._lock:
                 self._end(job, "failed", message=f"{type(e).__name__}: {e}")
+        job.trained_s += time.perf_counter() - t0
         with self._lock:
             if not job.ended:
                 self._turns.append(job)

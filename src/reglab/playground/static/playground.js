@@ -64,13 +64,13 @@ function requestParams() {
   return params;
 }
 
-function writeHash(commit) {
-  // a committed change (slider let go, value typed, button) is a history entry, so
-  // Back returns to the view before it; the steps of a drag only rewrite the entry
+function writeHash(how) {
+  // each change (a drag of a slider, a typed value, a button) is one history entry,
+  // so Back returns to the view before it; the later steps of a drag rewrite it
   const hash = "#" + new URLSearchParams(requestParams()).toString();
   if (hash === location.hash) return;
-  if (commit) history.pushState(null, "", hash);
-  else history.replaceState(null, "", hash);
+  if (how === "push") history.pushState(null, "", hash);
+  else if (how === "replace") history.replaceState(null, "", hash);
 }
 
 // --- controls -----------------------------------------------------------------------
@@ -143,18 +143,20 @@ function buildControls() {
     input.addEventListener("change", () => { // a typed value moves its slider
       state[c.name] = input.value.trim();
       showSlider(c);
-      changed(true);
+      changed("push");
     });
     const slider = document.getElementById(`slider-${c.name}`);
     if (slider) {
-      const move = (commit) => () => {
+      let dragging = false; // a drag's first step adds the history entry
+      const move = (done) => () => {
         const v = fromSlider(c, Number(slider.value));
         input.value = String(v);
         state[c.name] = String(v);
-        changed(commit);
+        changed(dragging ? "replace" : "push");
+        dragging = !done;
       };
-      slider.addEventListener("input", move(false)); // dragging
-      slider.addEventListener("change", move(true)); // let go: one history entry
+      slider.addEventListener("input", move(false));
+      slider.addEventListener("change", move(true)); // let go
     }
   }
   for (const fs of Object.values(groups)) if (!fs.querySelector(".control")) fs.remove();
@@ -188,8 +190,8 @@ function showErrors(errors) {
 
 // --- jobs ---------------------------------------------------------------------------
 
-function changed(commit) {
-  writeHash(commit);
+function changed(how) {
+  writeHash(how);
   disarmSave(); // the shown settings are no longer those of the finished job
   wait("sending…");
   clearTimeout(timer);
@@ -375,7 +377,7 @@ function ensurePanels(n) {
     if (unpin) {
       unpin.addEventListener("click", () => {
         pins.splice(Number(unpin.dataset.pin) - 1, 1);
-        changed(true);
+        changed("push");
       });
     }
   }
@@ -422,15 +424,15 @@ function wireButtons() {
     const pin = {};
     for (const name of settingNames()) pin[name] = state[name];
     pins.push(pin);
-    changed(true);
+    changed("push");
   });
   document.getElementById("clear").addEventListener("click", () => {
-    pins = []; changed(true);
+    pins = []; changed("push");
   });
   document.getElementById("reset").addEventListener("click", () => {
     for (const c of CONTROLS) state[c.name] = String(c.default);
     pins = []; extra = {};
-    showState(); changed(true);
+    showState(); changed("push");
   });
   document.getElementById("rerun").addEventListener("click", rerun);
   document.getElementById("save").addEventListener("click", async () => {
@@ -459,7 +461,7 @@ function wireButtons() {
     const before = new URLSearchParams(requestParams()).toString();
     readHash();
     if (new URLSearchParams(requestParams()).toString() !== before) {
-      showState(); changed(false);
+      showState(); changed("none");
     }
   };
   window.addEventListener("popstate", back);
