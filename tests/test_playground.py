@@ -711,3 +711,23 @@ def test_waiting_and_a_restarted_server_are_explained(browser, tmp_path):
         page.click("#save")
         page.wait_for_function("document.body.dataset.saved")
     assert not page.errors
+
+
+@pytest.mark.browser
+def test_a_row_added_to_the_table_gets_a_slider_on_the_page(served, browser, added_row):
+    app, url = served
+    page = _open(browser, url, 1366, 900)
+    meaning = page.text_content("#control-input_noise .meaning")
+    assert meaning == added_row.meaning
+    before = page.evaluate("document.body.dataset.job")
+    page.fill("#input-input_noise", "0.2")
+    page.press("#input-input_noise", "Enter")
+    assert int(page.input_value("#slider-input_noise")) > 500  # log: 1e-4 .. 1
+    assert "input_noise=0.2" in page.evaluate("location.hash")
+    # the server took the value (training it is the registered regularizer's part)
+    page.wait_for_function(f"document.body.dataset.job != '{before}'")
+    assert page.is_hidden("#error-input_noise")
+    page.locator("#slider-input_noise").focus()
+    page.keyboard.press("Home")  # the left end: exactly 0, off
+    assert page.input_value("#input-input_noise") == "0"
+    assert not page.errors

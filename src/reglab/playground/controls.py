@@ -60,6 +60,7 @@ class Control:
     low_open: bool = False  # (low, ... instead of [low, ...
     high_open: bool = False
     slider: tuple[float, float] | None = None  # the slider's ends, where they differ
+    off: Any = None  # a setting's value that does nothing (the table's default)
 
     def describe(self) -> dict[str, Any]:
         """Return the control as JSON for the page, which builds its widgets."""
@@ -79,6 +80,7 @@ class Control:
             "scale": self.scale,
             "step": self.step,
             "choices": list(self.choices),
+            "off": self.off,
         }
 
 
@@ -179,7 +181,7 @@ def _derived(row: settings.Setting) -> Control:
         on = bool(row.default if default is None else default)
         return Control(row.name, FLAG_CHOICES[on], "choice", "setting",
                        "regularizers", row.meaning, choices=FLAG_CHOICES,
-                       fix=row.fix)  # fmt: skip
+                       fix=row.fix, off=FLAG_CHOICES[bool(row.default)])  # fmt: skip
     default = row.default if default is None else default
     nice = NICE.get(row.name, Nice())
     low = row.low if nice.low is None else max(nice.low, row.low)
@@ -195,7 +197,7 @@ def _derived(row: settings.Setting) -> Control:
         scale, step, fix=row.fix,
         low_open=row.low_open and low == row.low,
         high_open=row.high_open and high == row.high,
-        slider=(bottom, top),
+        slider=(bottom, top), off=row.default,
     )  # fmt: skip
 
 

@@ -339,16 +339,23 @@ function defaults() {
   return Object.fromEntries(CONTROLS.map((c) => [c.name, String(c.default)]));
 }
 
+// short names of the post's regularizers; a row added to the table shows its own name
+const NAMES = { l2_strength: "L2", l1_strength: "L1", p_drop: "dropout",
+  smoothing: "label smoothing", max_norm: "max-norm" };
+
 function summary(m) { // a member's settings in words, e.g. "L2 0.0025, dropout 0.2"
   const parts = [];
-  const how = m.penalty === "coupled" ? "" : ` (${m.penalty})`;
-  if (Number(m.l2_strength) > 0) parts.push(`L2 ${m.l2_strength}${how}`);
-  if (Number(m.l1_strength) > 0) parts.push(`L1 ${m.l1_strength}${how}`);
-  if (Number(m.p_drop) > 0) {
-    parts.push(`dropout ${m.p_drop} (${m.mask.replace("_", " ")} mask)`);
+  for (const c of CONTROLS) { // each regularizer moved off what does nothing
+    if (c.scope !== "setting" || c.group !== "regularizers" || c.off === null) continue;
+    const v = m[c.name];
+    if (String(v) === String(c.off) || Number(v) === Number(c.off)) continue;
+    let part = `${NAMES[c.name] || c.name.replace(/_/g, " ")} ${v}`;
+    if (c.name.endsWith("1_strength") || c.name.endsWith("2_strength")) {
+      if (m.penalty !== "coupled") part += ` (${m.penalty})`;
+    }
+    if (c.name === "p_drop") part += ` (${m.mask.replace("_", " ")} mask)`;
+    parts.push(part);
   }
-  if (Number(m.smoothing) > 0) parts.push(`label smoothing ${m.smoothing}`);
-  if (Number(m.max_norm) > 0) parts.push(`max-norm ${m.max_norm}`);
   const text = parts.length ? parts.join(", ") : "no regularizer";
   const d = defaults();
   const schedule = Object.keys(WORDS).filter((k) => String(m[k]) !== d[k])
