@@ -21,6 +21,7 @@ numbers depend on what else shares the cores: the load average is printed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -91,6 +92,7 @@ class Page:
 
 
 def math_nan() -> float:
+    """Return NaN: not measured yet."""
     return float("nan")
 
 
@@ -140,7 +142,7 @@ def closed_tab(app, url: str, small: dict) -> None:
     page = Page(url, "next")
     thread = run_page(page, small)
     job = app.state.engine.jobs.get(big.job)
-    while job is not None and not job.status in ("cancelled", "finished"):
+    while job is not None and job.status not in ("cancelled", "finished"):
         time.sleep(0.01)
     stopped = time.perf_counter() - closed
     thread.join()
@@ -170,6 +172,15 @@ def main() -> None:
         t0 = time.perf_counter()
         run_page(warm, params).join()
         print(f"cold {json.dumps(params)}: {time.perf_counter() - t0:.2f} s")
+    t0 = time.perf_counter()
+    run_page(warm, {**small, "l2_strength": "0.003"}).join()
+    alone = time.perf_counter() - t0
+    print(f"warm {json.dumps(small)} alone: {alone:.2f} s")
+    with contextlib.suppress(ImportError):  # the cost model, where the code has one
+        from reglab.playground.controls import cost, parse
+
+        for params in (small, BIG):
+            print(f"  cost estimate {json.dumps(params)}: {cost(parse(params)):.1f} s")
     crowd(url, args.clients, small)
     if not args.skip_big:
         big_and_small(url, small)

@@ -101,7 +101,14 @@ async def index(request: Request) -> FileResponse:
 
 
 async def list_controls(request: Request) -> JSONResponse:
-    """Return the controls table the page builds its widgets from."""
+    """Return the controls table the page builds its widgets from.
+
+    A page asks again now and then with ``?client=``: it is still there, so its
+    finished jobs are kept (and it learns whether the server restarted).
+    """
+    client = request.query_params.get("client", "")
+    if CLIENT.fullmatch(client):
+        request.app.state.engine.touch(client)
     return JSONResponse(
         {
             "controls": [c.describe() for c in controls.controls()],

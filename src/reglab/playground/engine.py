@@ -90,28 +90,6 @@ def frame_of(cfg: experiment.Config, p: Problem, chunk: Chunk) -> Frame:
     )
 
 
-def stream(
-    cfg: experiment.Config,
-    p: Problem,
-    cancelled: Callable[[], bool] = lambda: False,
-    every_s: float = 0.1,
-) -> Iterator[Frame]:
-    """Train p's ensemble chunk by chunk; yield a Frame now and then, and the last."""
-
-    # Chunks are short (tens of ms of steps); a frame goes out after the first, at
-    # most every ``every_s`` after that, and after the last. train_chunks has the
-    # next chunk running while a frame is built, so training goes on as the host draws.
-    chunks = experiment.chunks(p)
-    shown = -math.inf
-    for i, chunk in enumerate(chunks):
-        if i == 0 or chunk.done or time.perf_counter() - shown >= every_s:
-            yield frame_of(cfg, p, chunk)
-            shown = time.perf_counter()
-        if cancelled():
-            chunks.close()
-            return
-
-
 def encode_probabilities(prob: np.ndarray) -> str:
     """Return P in [0, 1] as base64 bytes (0..255): 1 byte per grid point."""
     return base64.b64encode(np.round(prob * 255).astype(np.uint8).tobytes()).decode()

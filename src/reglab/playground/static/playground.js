@@ -488,6 +488,13 @@ async function main() {
   showState();
   wireButtons();
   startJob();
+  // still here: the server keeps this page's finished jobs (and a restart shows)
+  setInterval(async () => {
+    try {
+      const body = await (await fetch(`/api/controls?client=${CLIENT}`)).json();
+      if (body.server !== SERVER) checkServer("the server restarted");
+    } catch (err) { /* unreachable for now: the next try tells */ }
+  }, 60_000);
 }
 
 main();
