@@ -376,6 +376,14 @@ def test_bodies_that_are_too_big_or_deep_get_a_4xx_with_a_message(
     assert message in reply.json()["error"]
 
 
+def test_unknown_paths_and_methods_are_refused_with_a_message(page):
+    for method, path, status in (("GET", "/api/nothing", 404),
+                                 ("GET", "/api/jobs", 405),
+                                 ("GET", "/api/jobs/abc/events", 404)):  # fmt: skip
+        reply = page.http.request(method, path)
+        assert reply.status_code == status and reply.json()["error"], path
+
+
 def test_a_chunked_body_is_cut_at_the_limit(page):
     def chunks():
         for _ in range(100):

@@ -29,6 +29,7 @@ from typing import Any
 
 import anyio
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
@@ -282,6 +283,13 @@ async def save(request: Request) -> JSONResponse:
     return JSONResponse({"run": run_ids[0], "runs": run_ids, "experiment": EXPERIMENT})
 
 
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Answer Starlette's own refusals (404 path, 405 method) as JSON, like ours."""
+    assert isinstance(exc, HTTPException)
+    where = f"{request.method} {request.url.path[:80]}"
+    return _error(exc.status_code, f"{where}: {exc.detail}", "http")
+
+
 def create_app(
     store_path: str | os.PathLike | None = None,
     engine: Engine | None = None,
@@ -295,6 +303,7 @@ def create_app(
     every request must carry (``serve`` makes one for a non-loopback host).
     """
     app = Starlette(
+        exception_handlers={HTTPException: _http_error},
         routes=[
             Route("/", index),
             Route("/favicon.ico", lambda request: Response(status_code=204)),
@@ -303,7 +312,7 @@ def create_app(
             Route("/api/jobs/{job_id}/events", events),
             Route("/api/jobs/{job_id}/save", save, methods=["POST"]),
             Mount("/static", StaticFiles(directory=Path(str(STATIC))), name="static"),
-        ]
+        ],
     )
     app.state.engine = engine or Engine()
     app.state.store_path = store_path
