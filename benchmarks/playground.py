@@ -1,6 +1,7 @@
 """Playground response times through a real uvicorn server, as pages see them.
 
     python benchmarks/playground.py [--clients 20] [--epochs 1000] [--skip-big]
+    python benchmarks/playground.py --engine [--reps 3]
 
 Measures, over HTTP on 127.0.0.1 (the same script runs against the code before the
 fair scheduler, e.g. ``PYTHONPATH=/work/main/src``, which ignores the page secret):
@@ -16,6 +17,11 @@ fair scheduler, e.g. ``PYTHONPATH=/work/main/src``, which ignores the page secre
 
 The first of each shape compiles (or loads from JAX's cache) before timing. The
 numbers depend on what else shares the cores: the load average is printed.
+
+``--engine`` times, without HTTP, a job from submit to its first frame after a
+changed setting (l2_strength, traced: no recompile) and to the finished 10,000-epoch
+post setting, alone and with 7 pins, beside ``reglab run playground``'s training of
+the same Config (the same program, without frames) as the floor.
 """
 
 from __future__ import annotations
@@ -153,18 +159,70 @@ def closed_tab(app, url: str, small: dict) -> None:
     )
 
 
+def _job_times(engine, settings, client: str) -> tuple[float, float]:
+    """Return (seconds to the first frame, seconds to finished) of one job."""
+    start = time.perf_counter()
+    job = engine.submit(settings, client)
+    first, seen = None, 0
+    while True:
+        new = engine.wait(job, seen, 1.0)
+        seen += len(new)
+        for kind, _ in new:
+            if kind == "frame" and first is None:
+                first = time.perf_counter() - start
+            if kind in ("finished", "failed", "cancelled"):
+                assert kind == "finished", new[-1]
+                return first, time.perf_counter() - start
+
+
+def engine_times(reps: int) -> None:
+    """A moved slider's first boundary and the finished run, through the engine."""
+    from reglab.experiments import playground
+    from reglab.playground import controls
+    from reglab.playground.engine import Engine
+
+    engine = Engine()
+    pins = ";".join(f"l2_strength:{0.001 * k:g}" for k in range(7))
+    for what, params in (("live setting alone", {}), ("with 7 pins", {"pins": pins})):
+        t0 = time.perf_counter()
+        _job_times(engine, controls.parse(params), "bench")  # compiles or loads
+        print(f"{what}: cold job (compile + run) {time.perf_counter() - t0:.2f} s")
+        firsts, totals, floors = [], [], []
+        for r in range(reps):
+            moved = {**params, "l2_strength": str(0.0025 + 0.0005 * (r + 1))}
+            first, total = _job_times(engine, controls.parse(moved), "bench")
+            firsts.append(first)
+            totals.append(total)
+            start = time.perf_counter()
+            playground.run(controls.parse(moved).config())
+            floors.append(time.perf_counter() - start)
+        first, total, floor = (statistics.median(v) for v in (firsts, totals, floors))
+        print(f"  moved slider -> first boundary: {first * 1e3:.0f} ms (median of"
+              f" {reps})")  # fmt: skip
+        print(f"  finished 10,000-epoch post setting: {total:.2f} s")
+        print(
+            f"  reglab run playground, same Config: {floor:.2f} s: {total / floor:.2f}x"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--epochs", default="1000")
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument("--store", default="/tmp/reglab-bench-playground/runs.sqlite")
+    parser.add_argument("--engine", action="store_true", help="engine times only")
+    parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
     claim_cpu_devices()
     from reglab.placement import configure_xla, enable_compile_cache
 
     configure_xla()
     enable_compile_cache()
+    if args.engine:
+        engine_times(args.reps)
+        print(f"load average during the run: {os.getloadavg()[0]:.1f}")
+        return
     app, url = start_server(args.store)
     small = {"epochs": args.epochs}
     warm = Page(url, "warm")
