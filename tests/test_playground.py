@@ -361,6 +361,8 @@ def test_job_ids_are_unguessable(page):
         (b"[" * 60_000 + b"]" * 60_000, 413, "over the limit"),
         (b"[" * 20_000, 400, "nests deeper than 8"),
         (b'{"client": "a", "params": {}, "extra": 1}', 400, "nothing else"),
+        # brackets inside strings are no nesting: the client id is what is wrong
+        (b'{"client": "[[[[[[[[[[\\"{{{{{{{{", "params": {}}', 400, "1 to 64"),
         (b'{"client": "' + b"c" * 100 + b'", "params": {}}', 400, "1 to 64"),
         (b'{"client": "a", "params": {"n_train": [1, 2]}}', 400, "string or number"),
         (b"\xff\xfe", 400, "UTF-8"),

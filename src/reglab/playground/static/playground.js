@@ -23,7 +23,6 @@ let data = null;    // points of currentJob
 let lastFrame = null;
 let timer = null;
 let changedAt = 0;
-let shownParams = ""; // the settings the page shows, as the server was asked for them
 let GROUPS = [];
 
 // --- URL hash <-> state -------------------------------------------------------------
@@ -238,7 +237,6 @@ async function startJob() {
   if (mine !== request) return; // a newer request went out meanwhile
   if (!reply.ok) {
     if (body.reason === "stale_page") { checkServer(body.error); return; }
-    shownParams = "";
     if (source) source.close(); // nothing of the refused settings will be drawn
     currentJob = null;
     showErrors(body.errors || [{ control: "request", message: body.error }]);
@@ -247,7 +245,6 @@ async function startJob() {
     return;
   }
   showErrors([]);
-  shownParams = JSON.stringify(params);
   follow(body.job);
 }
 
@@ -448,7 +445,7 @@ function wireButtons() {
     let reply, body;
     try {
       reply = await post(`/api/jobs/${job}/save`,
-        { client: CLIENT, params: JSON.parse(shownParams) });
+        { client: CLIENT, params: requestParams() });
       body = await reply.json();
     } catch (err) {
       checkServer(`not saved: server unreachable (${err})`);
