@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -173,10 +173,13 @@ def padded_width(n: int) -> int:
     return next(w for w in WIDTHS if w >= n)
 
 
-def ensemble_values(cfg: Config) -> dict[str, np.ndarray]:
+def ensemble_values(
+    cfg: Config, extra: Mapping[str, Sequence] | None = None
+) -> dict[str, np.ndarray]:
     """Return the Ensemble columns of cfg's members, padded with copies of the last."""
     members = cfg.members()
-    members += [members[-1]] * (padded_width(len(members)) - len(members))
+    pad = padded_width(len(members)) - len(members)
+    members += [members[-1]] * pad
     numbers = [k for f, k in MEMBER_FIELDS.items() if f not in ("penalties", "masks")]
     column = {k: np.asarray([m[k] for m in members], np.float32) for k in numbers}
     flags = {
@@ -186,6 +189,8 @@ def ensemble_values(cfg: Config) -> dict[str, np.ndarray]:
     }
     for k, (name, value) in flags.items():
         column[k] = np.asarray([m[name] == value for m in members])
+    for k, values in (extra or {}).items():
+        column[k] = np.asarray([*values, *[values[-1]] * pad])
     return column
 
 
@@ -211,8 +216,12 @@ class Problem:
         return log_spaced_epochs(self.spec.epochs, N_RECORDS)
 
 
-def problem(cfg: Config) -> Problem:
-    """Return the data, spec and ensemble of a config."""
+def problem(cfg: Config, extra: Mapping[str, Sequence] | None = None) -> Problem:
+    """Return the data, spec and ensemble of a config.
+
+    extra: per-member values of settings the Config has no field for (a row added
+    to the table, e.g. by a plug-in), one per member; the playground trains them.
+    """
     moons = MoonsPreset(cfg.n_train, cfg.noise, cfg.flip_fraction)
     data, test = moons.train(cfg.data_seed), moons.test(N_TEST, cfg.data_seed)
     spec = TrainSpec(
@@ -223,9 +232,10 @@ def problem(cfg: Config) -> Problem:
         chunk_epochs=math.ceil((cfg.epochs + 1) / N_CHUNKS),
     )
     gx, gy, points = plane_grid(data.x, GRID)
+    ensemble = Ensemble(cfg.seeds, ensemble_values(cfg, extra))
     return Problem(
-        spec, Ensemble(cfg.seeds, ensemble_values(cfg)), data.x, data.y, data.flipped,
-        test.x, test.y, gx, gy, points, cfg.n_members,
+        spec, ensemble, data.x, data.y, data.flipped, test.x, test.y, gx, gy,
+        points, cfg.n_members,
     )  # fmt: skip
 
 

@@ -1,10 +1,14 @@
 // reglab playground: the page. Every control is one entry of the server's controls
 // table (name, default, range); the URL hash holds name=value for each, plus the pins,
-// so a view is a link. The server checks every value; this page only draws
-// (with draw.js).
+// so a view is a link, and each committed change is a history entry, so Back steps
+// through the views. The server checks every value; this page only draws (draw.js).
 "use strict";
 
-const CLIENT = Math.random().toString(36).slice(2); // this tab: its jobs are its own
+// this tab: its jobs are its own (96 random bits, as the job ids)
+const CLIENT = Array.from(crypto.getRandomValues(new Uint8Array(12)),
+  (b) => b.toString(16).padStart(2, "0")).join("");
+let PAGE_SECRET = "";  // this run of the server's secret: sent with every change
+let SERVER = "";       // this run of the server's id: another one means it restarted
 // PALETTE, SIDE, drawBoundary, drawCurves and mean come from draw.js
 
 let CONTROLS = [];
@@ -19,6 +23,7 @@ let data = null;    // points of currentJob
 let lastFrame = null;
 let timer = null;
 let changedAt = 0;
+let GROUPS = [];
 
 // --- URL hash <-> state -------------------------------------------------------------
 
@@ -58,41 +63,61 @@ function requestParams() {
   return params;
 }
 
-function writeHash() {
-  const params = new URLSearchParams(requestParams());
-  history.replaceState(null, "", "#" + params.toString());
+function writeHash(how) {
+  // each change (a drag of a slider, a typed value, a button) is one history entry,
+  // so Back returns to the view before it; the later steps of a drag rewrite it
+  const hash = "#" + new URLSearchParams(requestParams()).toString();
+  if (hash === location.hash) return;
+  if (how === "push") history.pushState(null, "", hash);
+  else if (how === "replace") history.replaceState(null, "", hash);
 }
 
 // --- controls -----------------------------------------------------------------------
 
 function toSlider(c, value) { // value -> slider position in [0, 1000]
-  const v = Number(value);
+  const v = Number(value), lo = c.slider_low, hi = c.slider_high;
+  let pos;
   if (c.scale === "log") {
-    return 1000 * Math.log(v / c.low) / Math.log(c.high / c.low);
+    pos = v < lo ? 0 : Math.max(1, 1000 * Math.log(v / lo) / Math.log(hi / lo));
+  } else {
+    pos = 1000 * (v - lo) / (hi - lo);
   }
-  return 1000 * (v - c.low) / (c.high - c.low);
+  return Math.min(1000, Math.max(0, pos));
 }
 
 function fromSlider(c, pos) {
+  const lo = c.slider_low, hi = c.slider_high;
   if (c.scale === "log") {
-    const v = c.low * Math.pow(c.high / c.low, pos / 1000);
+    // the left end is the allowed low itself (0: off) where the decades stop short
+    if (pos === 0 && c.low !== null && !c.low_open) return c.low;
+    const v = lo * Math.pow(hi / lo, pos / 1000);
     return Number(v.toPrecision(2));
   }
-  let v = c.low + (pos / 1000) * (c.high - c.low);
+  let v = lo + (pos / 1000) * (hi - lo);
   if (c.step) v = Math.round(v / c.step) * c.step;
   return Number(v.toPrecision(6));
+}
+
+function showSlider(c) {
+  const slider = document.getElementById(`slider-${c.name}`);
+  const v = state[c.name];
+  if (slider && v.trim() !== "" && isFinite(Number(v))) {
+    slider.value = String(Math.round(toSlider(c, v)));
+  }
 }
 
 function buildControls() {
   const aside = document.getElementById("controls");
   const groups = {};
+  const order = [...GROUPS, ...CONTROLS.map((c) => c.group)];
+  for (const group of order) {
+    if (groups[group]) continue;
+    const fs = document.createElement("fieldset");
+    fs.innerHTML = `<legend>${group}</legend>`;
+    aside.appendChild(fs);
+    groups[group] = fs;
+  }
   for (const c of CONTROLS) {
-    if (!groups[c.group]) {
-      const fs = document.createElement("fieldset");
-      fs.innerHTML = `<legend>${c.group}</legend>`;
-      aside.appendChild(fs);
-      groups[c.group] = fs;
-    }
     const div = document.createElement("div");
     div.className = `control ${c.scope}`;
     div.id = `control-${c.name}`;
@@ -114,27 +139,32 @@ function buildControls() {
       <div class="error" id="error-${c.name}" hidden></div>`;
     groups[c.group].appendChild(div);
     const input = document.getElementById(id);
-    input.addEventListener("change", () => { state[c.name] = input.value; changed(); });
+    input.addEventListener("change", () => { // a typed value moves its slider
+      state[c.name] = input.value.trim();
+      showSlider(c);
+      changed("push");
+    });
     const slider = document.getElementById(`slider-${c.name}`);
     if (slider) {
-      slider.addEventListener("input", () => {
+      let dragging = false; // a drag's first step adds the history entry
+      const move = (done) => () => {
         const v = fromSlider(c, Number(slider.value));
         input.value = String(v);
         state[c.name] = String(v);
-        changed();
-      });
+        changed(dragging ? "replace" : "push");
+        dragging = !done;
+      };
+      slider.addEventListener("input", move(false));
+      slider.addEventListener("change", move(true)); // let go
     }
   }
+  for (const fs of Object.values(groups)) if (!fs.querySelector(".control")) fs.remove();
 }
 
 function showState() {
   for (const c of CONTROLS) {
-    const input = document.getElementById(`input-${c.name}`);
-    input.value = state[c.name];
-    const slider = document.getElementById(`slider-${c.name}`);
-    if (slider && isFinite(Number(state[c.name]))) {
-      slider.value = String(Math.round(toSlider(c, state[c.name])));
-    }
+    document.getElementById(`input-${c.name}`).value = state[c.name];
+    showSlider(c);
   }
 }
 
@@ -159,32 +189,59 @@ function showErrors(errors) {
 
 // --- jobs ---------------------------------------------------------------------------
 
-function changed() {
-  writeHash();
+function changed(how) {
+  writeHash(how);
+  disarmSave(); // the shown settings are no longer those of the finished job
+  wait("sending…");
   clearTimeout(timer);
   timer = setTimeout(startJob, 120); // a dragged slider sends at most ~8 jobs a second
+}
+
+function disarmSave() {
+  document.getElementById("save").disabled = true;
+  delete document.body.dataset.finished;
+}
+
+function wait(text) { // the last picture stays, dimmed, with what is happening
+  document.getElementById("picture").classList.add("dim");
+  const box = document.getElementById("waiting");
+  box.textContent = text;
+  box.hidden = false;
+}
+
+function unwait() {
+  document.getElementById("picture").classList.remove("dim");
+  document.getElementById("waiting").hidden = true;
+}
+
+function post(url, payload) {
+  return fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-Reglab-Page": PAGE_SECRET },
+    body: JSON.stringify(payload),
+  });
 }
 
 async function startJob() {
   const mine = ++request;
   changedAt = performance.now();
-  setStatus("sending…");
+  const params = requestParams();
   let reply, body;
   try {
-    reply = await fetch("/api/jobs", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ client: CLIENT, params: requestParams() }),
-    });
+    reply = await post("/api/jobs", { client: CLIENT, params });
     body = await reply.json();
   } catch (err) {
-    if (mine === request) setStatus(`server unreachable (${err})`);
+    if (mine === request) checkServer(`server unreachable (${err})`);
     return;
   }
   if (mine !== request) return; // a newer request went out meanwhile
   if (!reply.ok) {
+    if (body.reason === "stale_page") { checkServer(body.error); return; }
+    if (source) source.close(); // nothing of the refused settings will be drawn
+    currentJob = null;
     showErrors(body.errors || [{ control: "request", message: body.error }]);
     setStatus("refused: fix the marked setting");
+    wait("refused: fix the marked setting");
     return;
   }
   showErrors([]);
@@ -194,30 +251,73 @@ async function startJob() {
 function follow(jobId) {
   if (source) source.close();
   currentJob = jobId;
-  document.getElementById("save").disabled = true;
+  disarmSave();
   document.body.dataset.job = jobId;
-  setStatus(`job ${jobId}: compiling or waiting for the previous one…`);
+  setStatus(`job ${jobId.slice(0, 6)}…: waiting for the server`);
   source = new EventSource(`/api/jobs/${jobId}/events`);
   const mineOnly = (fn) => (ev) => {
     const msg = JSON.parse(ev.data);
     if (msg.job !== currentJob) return; // a stale job's event: never drawn
     fn(msg);
   };
+  source.addEventListener("status", mineOnly((msg) => {
+    let text = "starting…";
+    if (msg.state === "queued" && msg.ahead > 0) {
+      text = `queued behind ${msg.ahead} job${msg.ahead === 1 ? "" : "s"}`;
+    } else if (msg.state === "compiling") {
+      text = `compiling for ${msg.members} member${msg.members === 1 ? "" : "s"},` +
+        ` ~${msg.estimate_s} s`;
+    }
+    wait(text);
+    setStatus(text);
+  }));
   source.addEventListener("data", mineOnly((msg) => { data = msg; }));
-  source.addEventListener("frame", mineOnly(drawFrame));
+  source.addEventListener("frame", mineOnly((msg) => { unwait(); drawFrame(msg); }));
   source.addEventListener("finished", mineOnly((msg) => {
     source.close();
     document.getElementById("save").disabled = false;
     document.body.dataset.finished = msg.job;
     setStatus(`done: ${lastFrame.epoch.toLocaleString("en")} epochs in` +
-      ` ${msg.seconds.toFixed(2)} s (job ${msg.job})`);
+      ` ${msg.seconds.toFixed(2)} s`);
   }));
   source.addEventListener("failed", mineOnly((msg) => {
     source.close();
-    setStatus(`job ${msg.job} failed: ${msg.message}`);
+    setStatus(`the job failed: ${msg.message}`);
   }));
   source.addEventListener("cancelled", mineOnly(() => source.close()));
-  source.onerror = () => { if (source.readyState === EventSource.CLOSED) return; };
+  source.onerror = () => {
+    if (jobId !== currentJob) return;
+    source.close();
+    checkServer("lost the server");
+  };
+}
+
+async function checkServer(why) {
+  // a different server id means it restarted: this page's jobs are gone
+  try {
+    const body = await (await fetch("/api/controls")).json();
+    if (body.server !== SERVER) {
+      document.getElementById("restarted").hidden = false;
+      document.body.dataset.restarted = "1";
+      wait("the server restarted: re-run to train again");
+      setStatus("the server restarted");
+      disarmSave();
+      return;
+    }
+    setStatus(why);
+  } catch (err) {
+    setStatus(`${why}: server unreachable`);
+    wait("the server is unreachable");
+  }
+}
+
+async function rerun() {
+  const body = await (await fetch("/api/controls")).json();
+  PAGE_SECRET = body.page_secret;
+  SERVER = body.server;
+  document.getElementById("restarted").hidden = true;
+  delete document.body.dataset.restarted;
+  startJob();
 }
 
 function setStatus(text) {
@@ -236,16 +336,23 @@ function defaults() {
   return Object.fromEntries(CONTROLS.map((c) => [c.name, String(c.default)]));
 }
 
+// short names of the post's regularizers; a row added to the table shows its own name
+const NAMES = { l2_strength: "L2", l1_strength: "L1", p_drop: "dropout",
+  smoothing: "label smoothing", max_norm: "max-norm" };
+
 function summary(m) { // a member's settings in words, e.g. "L2 0.0025, dropout 0.2"
   const parts = [];
-  const how = m.penalty === "coupled" ? "" : ` (${m.penalty})`;
-  if (Number(m.l2_strength) > 0) parts.push(`L2 ${m.l2_strength}${how}`);
-  if (Number(m.l1_strength) > 0) parts.push(`L1 ${m.l1_strength}${how}`);
-  if (Number(m.p_drop) > 0) {
-    parts.push(`dropout ${m.p_drop} (${m.mask.replace("_", " ")} mask)`);
+  for (const c of CONTROLS) { // each regularizer moved off what does nothing
+    if (c.scope !== "setting" || c.group !== "regularizers" || c.off === null) continue;
+    const v = m[c.name];
+    if (String(v) === String(c.off) || Number(v) === Number(c.off)) continue;
+    let part = `${NAMES[c.name] || c.name.replace(/_/g, " ")} ${v}`;
+    if (c.name.endsWith("1_strength") || c.name.endsWith("2_strength")) {
+      if (m.penalty !== "coupled") part += ` (${m.penalty})`;
+    }
+    if (c.name === "p_drop") part += ` (${m.mask.replace("_", " ")} mask)`;
+    parts.push(part);
   }
-  if (Number(m.smoothing) > 0) parts.push(`label smoothing ${m.smoothing}`);
-  if (Number(m.max_norm) > 0) parts.push(`max-norm ${m.max_norm}`);
   const text = parts.length ? parts.join(", ") : "no regularizer";
   const d = defaults();
   const schedule = Object.keys(WORDS).filter((k) => String(m[k]) !== d[k])
@@ -274,7 +381,7 @@ function ensurePanels(n) {
     if (unpin) {
       unpin.addEventListener("click", () => {
         pins.splice(Number(unpin.dataset.pin) - 1, 1);
-        changed();
+        changed("push");
       });
     }
   }
@@ -321,28 +428,48 @@ function wireButtons() {
     const pin = {};
     for (const name of settingNames()) pin[name] = state[name];
     pins.push(pin);
-    changed();
+    changed("push");
   });
-  document.getElementById("clear").addEventListener("click", () => { pins = []; changed(); });
+  document.getElementById("clear").addEventListener("click", () => {
+    pins = []; changed("push");
+  });
   document.getElementById("reset").addEventListener("click", () => {
-    location.hash = "";
-    readHash(); showState(); changed();
+    for (const c of CONTROLS) state[c.name] = String(c.default);
+    pins = []; extra = {};
+    showState(); changed("push");
   });
+  document.getElementById("rerun").addEventListener("click", rerun);
   document.getElementById("save").addEventListener("click", async () => {
+    // the job and the settings the page shows: the server refuses a mismatch
     const job = currentJob;
-    const reply = await fetch(`/api/jobs/${job}/save`, { method: "POST" });
-    const body = await reply.json();
-    setStatus(reply.ok ? `saved job ${job} as run ${body.run} (experiment ${body.experiment})`
-      : `not saved: ${body.error}`);
+    let reply, body;
+    try {
+      reply = await post(`/api/jobs/${job}/save`,
+        { client: CLIENT, params: requestParams() });
+      body = await reply.json();
+    } catch (err) {
+      checkServer(`not saved: server unreachable (${err})`);
+      return;
+    }
+    if (reply.ok) {
+      setStatus(`saved as run ${body.run} (experiment ${body.experiment})`);
+      document.body.dataset.saved = body.run;
+    } else if (body.reason === "unknown_job" || body.reason === "stale_page") {
+      checkServer(`not saved: ${body.error}`);
+    } else {
+      setStatus(`not saved: ${body.error}`);
+    }
   });
   window.addEventListener("resize", () => { if (lastFrame) drawCurves(lastFrame); });
-  window.addEventListener("hashchange", () => {
+  const back = () => { // Back/Forward, or an edited address: show that view
     const before = new URLSearchParams(requestParams()).toString();
     readHash();
     if (new URLSearchParams(requestParams()).toString() !== before) {
-      showState(); changed();
+      showState(); changed("none");
     }
-  });
+  };
+  window.addEventListener("popstate", back);
+  window.addEventListener("hashchange", back);
 }
 
 async function main() {
@@ -350,11 +477,21 @@ async function main() {
   const body = await reply.json();
   CONTROLS = body.controls;
   MAX_MEMBERS = body.max_members;
+  GROUPS = body.groups;
+  PAGE_SECRET = body.page_secret;
+  SERVER = body.server;
   readHash();
   buildControls();
   showState();
   wireButtons();
   startJob();
+  // still here: the server keeps this page's finished jobs (and a restart shows)
+  setInterval(async () => {
+    try {
+      const body = await (await fetch(`/api/controls?client=${CLIENT}`)).json();
+      if (body.server !== SERVER) checkServer("the server restarted");
+    } catch (err) { /* unreachable for now: the next try tells */ }
+  }, 60_000);
 }
 
 main();
