@@ -20,19 +20,22 @@ there).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from reglab import data, nn, spectral
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import (
+    SEEDS,
     Claim,
+    Interval,
+    Options,
     Progress,
     Result,
-    check_choice,
-    check_counts,
+    Rules,
     config_dict,
+    shrink,
 )
 from reglab.experiments.early_stopping_moments import (
     FLAT_FRACTION,
@@ -49,12 +52,10 @@ NAME = "early_stopping"
 DATASETS = ("fashion_mnist", "mnist")
 N_BUNDLED_TRAIN = 5000  # training images bundled offline
 N_TEST_IMAGES = 10_000
-_COUNTS = ("n_train", "n_test", "epochs", "batch_size", "n_record", "n_snapshots")
-_COUNTS += ("energy_rank", "n_val", "val_every", "patience")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Rules):
     """The early-stopping run of section 5; defaults are the post's section 7 row."""
 
     dataset: str = "fashion_mnist"
@@ -81,19 +82,36 @@ class Config:
     patience: int = 50  # epochs without a new validation minimum before stopping
     seeds: tuple[int, ...] = (0,)
 
-    def __post_init__(self) -> None:
-        check_choice("dataset", self.dataset, DATASETS)
-        check_counts(self, *_COUNTS)
-        if not 2 <= self.n_train <= N_BUNDLED_TRAIN:
-            raise ValueError(
-                f"n_train must be in [2, {N_BUNDLED_TRAIN}] (the bundled training"
-                f" images), got {self.n_train} — lower n_train"
-            )
-        if self.n_test > N_TEST_IMAGES:
-            raise ValueError(
-                f"n_test must be in [1, {N_TEST_IMAGES}], got {self.n_test}"
-                f" — use {N_TEST_IMAGES} for the whole test set"
-            )
+    constraints = {
+        "dataset": Options(DATASETS),
+        "n_train": Interval(
+            int, 2, N_BUNDLED_TRAIN, fix="the bundled training images; lower n_train"
+        ),
+        "n_test": Interval(
+            int, 1, N_TEST_IMAGES, fix=f"use {N_TEST_IMAGES} for the whole test set"
+        ),
+        "epochs": Interval(int, 2, None, fix="an early and a late time"),
+        "batch_size": Interval(int, 1, None),
+        "n_record": Interval(int, 2, None),
+        "n_snapshots": Interval(
+            int, 3, None, fix="epoch 0, an early and a late time"
+        ),
+        "energy_rank": Interval(int, 1, None, fix="a count of PCs, e.g. 10"),
+        "energy_fraction": Interval(float, 0, 1, "right", fix="e.g. 0.9"),
+        "n_val": Interval(int, 1, None),
+        "val_every": Interval(int, 1, None),
+        "patience": Interval(int, 1, None),
+        "seeds": SEEDS,
+    }  # fmt: skip
+    # 10x fewer epochs and a shorter patience
+    QUICK = {
+        "epochs": shrink(10, floor=2),
+        "patience": shrink(5),
+        "val_every": shrink(5),
+    }
+
+    def validate(self) -> None:
+        """Raise ValueError for splits, batch, widths or energy rank that do not fit."""
         if self.n_val >= self.n_train:
             raise ValueError(
                 f"n_val must be < n_train={self.n_train}, got {self.n_val} — the"
@@ -110,33 +128,11 @@ class Config:
                 f"widths must be (784, hidden..., 10) for 28x28 images in 10 classes,"
                 f" got {self.widths!r} — e.g. (784, 128, 128, 10)"
             )
-        if self.n_record < 2 or self.n_snapshots < 3 or self.epochs < 2:
-            raise ValueError(
-                f"epochs must be >= 2, n_record >= 2 and n_snapshots >= 3 (epoch 0, an"
-                f" early and a late time), got {self.epochs}, {self.n_record} and"
-                f" {self.n_snapshots}"
-            )
         if self.energy_rank > self.widths[0]:
             raise ValueError(
                 f"energy_rank must be in [1, {self.widths[0]}] (a count of PCs), got"
                 f" {self.energy_rank} — e.g. 10"
             )
-        if not 0.0 < self.energy_fraction <= 1.0:
-            raise ValueError(
-                f"energy_fraction must be in (0, 1], got {self.energy_fraction}"
-                " — e.g. 0.9"
-            )
-        if not self.seeds:
-            raise ValueError("seeds must hold at least one seed, e.g. (0,)")
-
-    def quick(self) -> Config:
-        """Return a smoke-run version: 10x fewer epochs and a shorter patience."""
-        return replace(
-            self,
-            epochs=max(2, self.epochs // 10),
-            patience=max(1, self.patience // 5),
-            val_every=max(1, self.val_every // 5),
-        )
 
 
 def load_data(cfg: Config) -> tuple[np.ndarray, ...]:

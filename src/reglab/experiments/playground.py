@@ -19,7 +19,7 @@ from __future__ import annotations
 import collections
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -27,8 +27,15 @@ import numpy as np
 from reglab import nn
 from reglab.data.moons import MoonsPreset
 from reglab.ensemble import Ensemble
-from reglab.experiments.base import Claim, Progress, Result, check_choice, config_dict
-from reglab.experiments.weight_decay import plane_grid, prob_class1
+from reglab.experiments.base import (
+    Claim,
+    Progress,
+    Result,
+    Rules,
+    check_choice,
+    config_dict,
+)
+from reglab.experiments.moons import plane_grid, prob_class1
 from reglab.optim import OPTIMIZERS, PENALTIES, OptimizerSpec
 from reglab.train import (
     Chunk,
@@ -74,7 +81,7 @@ REGULARIZERS = ("l2_strength", "l1_strength", "max_norm", "p_drop", "smoothing")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Rules):
     """A playground page; defaults are the post's weight-decay row, one member."""
 
     n_train: int = 250
@@ -98,9 +105,10 @@ class Config:
     smoothings: tuple[float, ...] = (0.0,)
     seeds: tuple[int, ...] = (0,)  # the page's "seeds k" is 0..k-1
 
-    def __post_init__(self) -> None:
-        if not self.seeds:
-            raise ValueError("seeds must hold at least one seed, got () — e.g. [0]")
+    QUICK = {"epochs": 100}  # 100 epochs, same shapes
+
+    def validate(self) -> None:
+        """Raise ValueError for members, choices or data the page cannot train."""
         lengths = {f: len(getattr(self, f)) for f in MEMBER_FIELDS}
         n = max(lengths.values())
         if min(lengths.values()) == 0 or n > MAX_MEMBERS:
@@ -150,10 +158,6 @@ class Config:
             {k: getattr(self, f)[m] for f, k in MEMBER_FIELDS.items()}
             for m in range(self.n_members)
         ]
-
-    def quick(self) -> Config:
-        """Return a smoke-run version: 100 epochs, same shapes."""
-        return replace(self, epochs=100)
 
 
 def model(cfg: Config) -> nn.MLPSpec:
