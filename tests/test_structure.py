@@ -9,6 +9,7 @@ modules, imports inside functions included (they only hide a cycle from Python).
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -183,18 +184,65 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 # --- the checks on reglab ------------------------------------------------------------
 
 
+@functools.cache
+def reglab_sources() -> dict[str, ast.Module]:
+    """Return reglab's parsed modules, parsed once for the three checks."""
+    return sources()
+
+
 def test_no_function_over_the_line_limit():
-    found = long_functions(sources())
+    found = long_functions(reglab_sources())
     over = {k: v for k, v in found.items() if k not in LONG_ALLOWED}
     assert not over, f"functions over {MAX_LINES} lines: {over} — split them"
     stale = LONG_ALLOWED - set(found)
     assert not stale, f"allowed long functions that are short now: {stale}"
 
 
+def layers(graph: dict[str, set[str]], depth: int = 2) -> dict[str, set[str]]:
+    """Return the graph of reglab's layers: each subpackage (reglab.lab, ...) one node.
+
+    Data flows one way through the layers (DESIGN.md): reglab.lab may use
+    reglab.reproduce, not also the reverse, even where no two modules cycle.
+    """
+
+    def top(module: str) -> str:
+        return ".".join(module.split(".")[:depth])
+
+    out: dict[str, set[str]] = {}
+    for module, imported in graph.items():
+        out.setdefault(top(module), set()).update(
+            top(m) for m in imported if top(m) != top(module)
+        )
+    return out
+
+
+def private_imports(trees: dict[str, ast.Module]) -> list[str]:
+    """Return 'module: name' for each _private name imported from another module."""
+    out = []
+    for module, tree in trees.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "reglab"
+            ):
+                out += [
+                    f"{module}: {node.module}.{a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
+    return out
+
+
 def test_no_import_cycle_among_reglab_modules():
-    found = [c for c in cycles(import_graph(sources())) if frozenset(c) not in
-             CYCLES_ALLOWED]  # fmt: skip
+    graph = import_graph(reglab_sources())
+    found = [c for c in cycles(graph) if frozenset(c) not in CYCLES_ALLOWED]
     assert not found, f"import cycles (function-local imports included): {found}"
+    found = cycles(layers(graph))
+    assert not found, f"import cycles between reglab's packages: {found}"
+
+
+def test_no_private_name_crosses_modules():
+    found = private_imports(reglab_sources())
+    assert not found, f"private names imported from another module: {found}"
 
 
 # --- the checks check: each catches what it is for -----------------------------------
@@ -236,6 +284,28 @@ def _function(lines: int, claims: bool) -> str:
     else:
         body = "    x = 1\n" * lines + "    return x\n"
     return "def f():\n" + body
+
+
+def test_a_cycle_between_packages_is_found(tmp_path):
+    root = _package(tmp_path, {
+        "run.py": "def go():\n    from pkg.lab.events import put\n",
+        "lab/__init__.py": "", "lab/events.py": "put = print\n",
+        "lab/driver.py": "def execute():\n    from pkg.run import go\n",
+    })  # fmt: skip
+    graph = import_graph(sources(root))
+    assert cycles(graph) == []  # no two modules cycle ...
+    assert cycles(layers(graph)) == [["pkg.lab", "pkg.run"]]  # ... but the layers do
+
+
+def test_a_private_name_imported_from_another_module_is_found(tmp_path):
+    root = _package(tmp_path, {
+        "a.py": "_CSS = ''\n__all__ = []\n",
+        "b.py": "from pkg.a import _CSS, __all__\n",
+    })  # fmt: skip
+    assert private_imports(sources(root)) == []  # reglab's only: a plain package
+    assert private_imports({"reglab.b": ast.parse("from reglab.a import _CSS")}) == [
+        "reglab.b: reglab.a._CSS"
+    ]
 
 
 @pytest.mark.parametrize(

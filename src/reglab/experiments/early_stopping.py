@@ -21,6 +21,7 @@ there).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -174,12 +175,60 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         snapshot_epochs=snapshot_epochs,
         progress=progress_of(0),
     )
+    user, own, user_arrays = _user_runs(
+        cfg, spec, ensemble, (x, y, x_test, y_test), record, progress_of
+    )
+    if progress is not None:
+        progress(3 * E, 3 * E)
+    arrays = {
+        "record_epochs": main.record_epochs,  # (R,)
+        "train_loss": main.history["train"]["loss"][:, 0],  # (S, R)
+        "test_loss": main.history["test"]["loss"][:, 0],
+        "train_accuracy": main.history["train"]["accuracy"][:, 0],
+        "test_accuracy": main.history["test"]["accuracy"][:, 0],
+        **_spectrum(cfg, x, main),
+        **user_arrays,
+        "own_test_loss": own.history["test"]["loss"][:, 0],  # (S, R) at record_epochs
+        "own_test_accuracy": own.history["test"]["accuracy"][:, 0],
+    }
+    runs = (main, user, own)
+    return Result(
+        NAME,
+        config_dict(cfg),
+        arrays,
+        timings={
+            "compile_s": sum(r.compile_seconds for r in runs),
+            "run_s": sum(r.run_seconds for r in runs),
+        },
+        notes=main.failures
+        + [f"user run: {f}" for f in user.failures]
+        + [f"own run: {f}" for f in own.failures],
+    )
+
+
+def _spectrum(cfg: Config, x: np.ndarray, main: Any) -> dict[str, np.ndarray]:
+    """Return the energy of W1(t) - W1(0) along the inputs' principal components."""
     pcs = spectral.principal_components(x)
     W1 = main.snapshots["W1"][:, 0]  # (S, n_snap, D, H)
     delta_W = W1 - W1[:, :1]  # (S, n_snap, D, H): W1(t) - W1(0)
     cum = spectral.cumulative_energy(delta_W, pcs.components)  # (S, n_snap, D)
-    rank = spectral.rank_at_energy(delta_W, pcs.components, cfg.energy_fraction)
+    return {
+        "snapshot_epochs": main.snapshot_epochs,  # (n_snap,)
+        "cumulative_energy": cum.astype(np.float32),  # (S, n_snap, D)
+        "isotropic_energy": spectral.isotropic_cumulative_energy(x.shape[1]),  # (D,)
+        "pc_eigenvalues": pcs.eigenvalues,  # (D,)
+        "rank_at_energy": spectral.rank_at_energy(
+            delta_W, pcs.components, cfg.energy_fraction
+        ),  # (S, n_snap)
+    }
 
+
+def _user_runs(cfg: Config, spec: TrainSpec, ensemble: Ensemble, images: tuple,
+               record: np.ndarray, progress_of) -> tuple[Any, Any, dict]:  # fmt: skip
+    """Train the user's early-stopped run and its never-stopped twin; return both
+    and the user run's arrays (validation curve, stop, best epoch, test scores)."""
+    x, y, x_test, y_test = images
+    E = cfg.epochs
     # --- user run: hold out a validation split, stop on its loss ------------------
     x_fit, y_fit, x_val, y_val = data.train_val_split(
         x, y, cfg.n_val, seed=cfg.data_seed
@@ -208,50 +257,22 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         record=record,
         progress=progress_of(2 * E),
     )
-    if progress is not None:
-        progress(3 * E, 3 * E)
     val_loss = user.history["val"]["loss"][:, 0]  # (S, R_val)
     stopped = user.stopped_epoch[:, 0]  # (S,)
     # the trainer quits at a chunk boundary; later record slots were never filled
     val_loss = np.where(val_epochs[None, :] <= stopped[:, None], val_loss, np.nan)
-    logits = predict(model, user.params, x_test)[:, 0]  # (S, n_test, K)
+    logits = predict(spec.model, user.params, x_test)[:, 0]  # (S, n_test, K)
     log_p = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
     user_test_loss = -np.take_along_axis(log_p, y_test[None, :, None], -1).mean((1, 2))
-    user_test_acc = (logits.argmax(-1) == y_test).mean(-1)  # (S,)
-
     arrays = {
-        "record_epochs": main.record_epochs,  # (R,)
-        "train_loss": main.history["train"]["loss"][:, 0],  # (S, R)
-        "test_loss": main.history["test"]["loss"][:, 0],
-        "train_accuracy": main.history["train"]["accuracy"][:, 0],
-        "test_accuracy": main.history["test"]["accuracy"][:, 0],
-        "snapshot_epochs": main.snapshot_epochs,  # (n_snap,)
-        "cumulative_energy": cum.astype(np.float32),  # (S, n_snap, D)
-        "isotropic_energy": spectral.isotropic_cumulative_energy(x.shape[1]),  # (D,)
-        "pc_eigenvalues": pcs.eigenvalues,  # (D,)
-        "rank_at_energy": rank,  # (S, n_snap)
         "val_epochs": val_epochs,  # (R_val,)
         "user_val_loss": val_loss,  # (S, R_val), NaN after the stop
         "user_best_epoch": user.best_epoch[:, 0],  # (S,)
         "user_stopped_epoch": stopped,  # (S,)
         "user_test_loss": user_test_loss,  # (S,)
-        "user_test_accuracy": user_test_acc,  # (S,)
-        "own_test_loss": own.history["test"]["loss"][:, 0],  # (S, R) at record_epochs
-        "own_test_accuracy": own.history["test"]["accuracy"][:, 0],
+        "user_test_accuracy": (logits.argmax(-1) == y_test).mean(-1),  # (S,)
     }
-    runs = (main, user, own)
-    return Result(
-        NAME,
-        config_dict(cfg),
-        arrays,
-        timings={
-            "compile_s": sum(r.compile_seconds for r in runs),
-            "run_s": sum(r.run_seconds for r in runs),
-        },
-        notes=main.failures
-        + [f"user run: {f}" for f in user.failures]
-        + [f"own run: {f}" for f in own.failures],
-    )
+    return user, own, arrays
 
 
 def claims(result: Result) -> list[Claim]:
