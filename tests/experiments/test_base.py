@@ -33,15 +33,17 @@ def test_tally_sums_calls_and_maps_progress_onto_one_bar():
 
 
 def test_result_round_trips_arrays_and_metadata(tmp_path):
-    r = Result("x", {"a": [1, 2]}, {"v": np.arange(3.0)}, {"run_s": 1.5}, ["note"])
+    r = Result("x", {"a": [1, 2]}, {"v": np.arange(3.0)}, {"run_s": 1.5}, ["note"],
+               seed_axis=("v",))  # fmt: skip
     r.save(tmp_path)
     back = Result.load(tmp_path)
     np.testing.assert_array_equal(back["v"], r["v"])
-    assert (back.name, back.config, back.timings, back.notes) == (
+    assert (back.name, back.config, back.timings, back.notes, back.seed_axis) == (
         "x",
         {"a": [1, 2]},
         {"run_s": 1.5},
         ["note"],
+        ("v",),
     )
     assert not list(tmp_path.glob("*.tmp.npz"))  # written atomically
 

@@ -50,6 +50,9 @@ def test_quick_run_round_trips_draws_and_decides_every_claim(name, quick_report)
         result.save(Path(tmp))
         again = Result.load(Path(tmp))
     assert again.config == result.config and set(again.arrays) == set(result.arrays)
+    # which arrays have a seed axis is declared (merging reads it), one row per seed
+    assert result.seed_axis and again.seed_axis == result.seed_axis
+    assert all(len(result[k]) == 2 for k in result.seed_axis)
     assert result.name == name and result.devices
     assert list(result.config["seeds"]) == [0, 1]
     claims = mod.claims(result)

@@ -31,6 +31,9 @@ from reglab.experiments.base import (
 from reglab.train import TrainSpec, predict, train
 
 NAME = "adamw"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared:
+# the step counts
+SEED_AXIS = ("*_acc", "*_W2")
 PENALTIES = ("coupled", "decoupled")  # Adam + L2 gradient, AdamW
 LABELS = {"coupled": "Adam + L2 (coupled)", "decoupled": "AdamW (decoupled)"}
 
@@ -155,7 +158,7 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         timings["compile_s"] += run_info["compile_s"]
         timings["run_s"] += run_info["run_s"]
         notes += run_info["failures"]
-    return Result(NAME, config_dict(cfg), arrays, timings, notes)
+    return Result(NAME, config_dict(cfg), arrays, timings, notes, seed_axis=SEED_AXIS)
 
 
 def best_strength_index(acc: np.ndarray, tolerance: float = 0.01) -> np.ndarray:

@@ -29,6 +29,9 @@ from reglab.optim import OptimizerSpec
 from reglab.train import TrainSpec, predict, train
 
 NAME = "augmentation"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared:
+# the record epochs
+SEED_AXIS = ("seeds", "train_*", "test_*", "final_test_*", "diverged")
 MNIST_TRAIN = 5000  # images in the bundled training subset
 MNIST_TEST = 10000
 LABELS = ("plain", "augmented")  # column c of every (S, 2, ...) array: augment = c
@@ -154,6 +157,7 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         arrays,
         tally.timings,
         tally.notes,
+        seed_axis=SEED_AXIS,
     )
 
 

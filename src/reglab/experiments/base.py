@@ -18,6 +18,7 @@ holds every registered experiment to this.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -48,7 +49,13 @@ class Drawing(Protocol):
 
 @dataclass
 class Result:
-    """An experiment's measurements: named arrays plus its config and timings."""
+    """An experiment's measurements: named arrays plus its config and timings.
+
+    ``seed_axis`` declares which arrays have a leading seed axis (one row per seed
+    of config["seeds"]); every other array is shared by the seeds (data, grids,
+    the swept values). It is given as names or ``fnmatch`` patterns (``"*_W2"``)
+    and kept as the names it matches; storing, merging and extending runs read it.
+    """
 
     name: str
     config: dict[str, Any]
@@ -56,6 +63,22 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # e.g. members that diverged
     devices: str = ""  # where it trained, e.g. "2 CPU devices"
+    seed_axis: tuple[str, ...] = ()  # arrays whose leading axis is the seed
+
+    def __post_init__(self) -> None:
+        patterns = tuple(self.seed_axis)
+        self.seed_axis = tuple(
+            k for k in self.arrays if any(fnmatch.fnmatchcase(k, p) for p in patterns)
+        )
+        n = len(self.config.get("seeds", ()))
+        for k in self.seed_axis if n else ():
+            shape = np.shape(self.arrays[k])
+            if not shape or shape[0] != n:
+                raise ValueError(
+                    f"{self.name}: array {k!r} is declared with a seed axis but has"
+                    f" shape {shape} for {n} seeds — declare only arrays whose"
+                    " leading axis is the seed"
+                )
 
     def __getitem__(self, key: str) -> np.ndarray:
         return self.arrays[key]
@@ -72,6 +95,7 @@ class Result:
             "timings": self.timings,
             "notes": self.notes,
             "devices": self.devices,
+            "seed_axis": list(self.seed_axis),
         }
         (directory / "result.json").write_text(json.dumps(meta, indent=2))
 
@@ -83,7 +107,7 @@ class Result:
             arrays = {k: npz[k] for k in npz.files}
         return cls(
             meta["name"], meta["config"], arrays, meta["timings"], meta["notes"],
-            meta.get("devices", ""),
+            meta.get("devices", ""), tuple(meta.get("seed_axis", ())),
         )  # fmt: skip
 
 

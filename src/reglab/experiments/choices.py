@@ -40,6 +40,18 @@ from reglab.experiments.base import (
 from reglab.experiments.choices_l2 import REFERENCE_INIT
 
 NAME = "choices"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared:
+# each variant's data and grid, (V, ...)
+SEED_AXIS = (
+    "seeds",
+    "test_acc",
+    "train_acc",
+    "flip_fit",
+    "diverged",
+    "prob",
+    "dropout_prob",
+    "dropout_test_acc",
+)
 NOISE = Interval(
     float, 0, 1, "right", fix="e.g. 0.1 (apart) or 0.3 (overlapping)"
 )  # the moons' position noise
@@ -149,7 +161,10 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     arrays = choices_l2.run(cfg, tally)
     if cfg.dropout:
         arrays |= choices_dropout.run(cfg, tally, n_variants)
-    return Result(NAME, config_dict(cfg), arrays, tally.timings, tally.notes)
+    return Result(
+        NAME, config_dict(cfg), arrays, tally.timings, tally.notes,
+        seed_axis=SEED_AXIS,
+    )  # fmt: skip
 
 
 def claims(result: Result) -> list[Claim]:

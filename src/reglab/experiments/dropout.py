@@ -34,6 +34,9 @@ from reglab.optim import OptimizerSpec
 from reglab.train import TrainSpec, predict, train
 
 NAME = "dropout"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared:
+# p_drop, the data and the grid
+SEED_AXIS = ("seeds", "prob*", "test_acc*", "train_acc*", "train_loss_curve*", "mc_*")
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,10 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     arrays["mc_prob"] = np.stack(mc_prob).astype(np.float32)  # (S, n_mc, R, R)
     arrays["mc_mean"] = arrays["mc_prob"].mean(axis=1)  # (S, R, R)
     arrays["mc_test_acc"] = np.stack(mc_acc)  # (S, n_mc)
-    return Result(NAME, config_dict(cfg), arrays, tally.timings, tally.notes)
+    return Result(
+        NAME, config_dict(cfg), arrays, tally.timings, tally.notes,
+        seed_axis=SEED_AXIS,
+    )  # fmt: skip
 
 
 # --- claims --------------------------------------------------------------------------

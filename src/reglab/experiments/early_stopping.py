@@ -50,6 +50,18 @@ from reglab.optim import OptimizerSpec
 from reglab.train import EarlyStopping, TrainSpec, log_spaced_epochs, predict, train
 
 NAME = "early_stopping"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared:
+# epochs and the inputs' spectrum
+SEED_AXIS = (
+    "train_loss",
+    "test_loss",
+    "train_accuracy",
+    "test_accuracy",
+    "cumulative_energy",
+    "rank_at_energy",
+    "user_*",
+    "own_*",
+)
 DATASETS = ("fashion_mnist", "mnist")
 N_BUNDLED_TRAIN = 5000  # training images bundled offline
 N_TEST_IMAGES = 10_000
@@ -203,6 +215,7 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         notes=main.failures
         + [f"user run: {f}" for f in user.failures]
         + [f"own run: {f}" for f in own.failures],
+        seed_axis=SEED_AXIS,
     )
 
 

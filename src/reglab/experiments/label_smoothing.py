@@ -38,6 +38,20 @@ from reglab.optim import OptimizerSpec
 from reglab.train import TrainSpec, log_spaced_epochs, predict, train
 
 NAME = "label_smoothing"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared:
+# the swept smoothings, record epochs and table labels
+SEED_AXIS = (
+    "seeds",
+    "train_*",
+    "test_*",
+    "ts_*",
+    "val_*",
+    "table",
+    "temperature",
+    "wrong_confidence",
+    "fraction_confident_wrong",
+    "diverged",
+)
 MNIST_TRAIN = 5000  # images in the bundled training subset
 MNIST_TEST = 10000
 TABLE_ROWS = (
@@ -262,6 +276,7 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         arrays,
         tally.timings,
         tally.notes,
+        seed_axis=SEED_AXIS,
     )
 
 

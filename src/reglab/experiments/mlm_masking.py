@@ -29,6 +29,9 @@ from reglab.experiments.base import (
 )
 
 NAME = "mlm_masking"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared:
+# the text, its vocabulary and the first seed's examples
+SEED_AXIS = ("counts_*",)
 SPECIAL = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
 KINDS = ("mask", "random", "keep")
 
@@ -127,7 +130,8 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         if progress is not None:
             progress(i + 1, len(cfg.p_selects))
     arrays["vocab"] = np.array(vocab)
-    return Result(NAME, config_dict(cfg), arrays, {"compile_s": 0.0, "run_s": 0.0})
+    timings = {"compile_s": 0.0, "run_s": 0.0}
+    return Result(NAME, config_dict(cfg), arrays, timings, seed_axis=SEED_AXIS)
 
 
 def counts(result: Result, i: int, s: int | None = None) -> dict[str, int]:

@@ -47,6 +47,18 @@ from reglab.train import (
 )
 
 NAME = "playground"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared:
+# the data, grid and record epochs
+SEED_AXIS = (
+    "prob",
+    "train_loss",
+    "test_loss",
+    "train_accuracy",
+    "test_accuracy",
+    "flip_fit",
+    "diverged",
+    "params_*",
+)
 MAX_MEMBERS = 8  # the live setting + 7 pins
 # Members train padded to the next of these widths (copies of the last member): a
 # slider never recompiles, a pin past 2 or 4 members compiles once, and the lone
@@ -275,7 +287,10 @@ def result(cfg: Config, p: Problem, trained: TrainResult) -> Result:
         **{f"params_{k}": v for k, v in params.items()},
     }
     timings = {"compile_s": trained.compile_seconds, "run_s": trained.run_seconds}
-    return Result(NAME, config_dict(cfg), arrays, timings, list(trained.failures))
+    return Result(
+        NAME, config_dict(cfg), arrays, timings, list(trained.failures),
+        seed_axis=SEED_AXIS,
+    )  # fmt: skip
 
 
 def run(cfg: Config, *, progress: Progress | None = None) -> Result:

@@ -34,6 +34,19 @@ from reglab.optim import OptimizerSpec
 from reglab.train import TrainSpec, predict, train
 
 NAME = "weight_decay"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared:
+# the swept strengths, data and grid
+SEED_AXIS = (
+    "seeds",
+    "*_W2",
+    "*_train_acc",
+    "*_train_acc_clean",
+    "*_test_acc",
+    "*_flip_fit",
+    "*_train_loss_curve",
+    "*_diverged",
+    "*_prob",
+)
 SWEEPS = ("l2", "l1", "prox")  # prox: the L1 sweep again, by soft-thresholding
 
 
@@ -220,7 +233,10 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
             arrays[f"{name}_diverged"] = res.diverged[:, a:b]
             if name != "prox":  # boundaries are drawn for the post's two sweeps
                 arrays[f"{name}_prob"] = grid_p[:, a:b].astype(np.float32)
-    return Result(NAME, config_dict(cfg), arrays, tally.timings, tally.notes)
+    return Result(
+        NAME, config_dict(cfg), arrays, tally.timings, tally.notes,
+        seed_axis=SEED_AXIS,
+    )  # fmt: skip
 
 
 def swept_index(result: Result, sweep: str, key: str) -> int:
