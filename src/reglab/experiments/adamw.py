@@ -19,7 +19,6 @@ from reglab import nn, optim
 from reglab.data import WEIGHT_DECAY_MOONS, load, subset
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import (
-    SEEDS,
     Claim,
     Interval,
     NonEmpty,
@@ -65,7 +64,6 @@ class Config(Rules):
             ("moons_epochs", "mnist_epochs", "mnist_n_train", "n_test", "batch_size"),
             Interval(int, 1, None),
         ),
-        "seeds": SEEDS,
     }
     QUICK = {"moons_epochs": 30, "mnist_epochs": 2}  # few epochs, same grid
 

@@ -15,7 +15,6 @@ import numpy as np
 from reglab import data, metrics, nn
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import (
-    SEEDS,
     Claim,
     Interval,
     Progress,
@@ -73,7 +72,6 @@ class Config(Rules):
         ),
         "record_dense": Interval(int, 1, None, fix="e.g. 20"),
         "record_every": Interval(int, 1, None, fix="e.g. 5"),
-        "seeds": SEEDS,
     }  # fmt: skip
     QUICK = {"epochs": shrink(10, floor=4)}  # 1/10 of the epochs, otherwise the same
 

@@ -1,9 +1,11 @@
 """The experiment contract: a Result of arrays, Claims decided over seeds, Figures.
 
 An experiment is two modules (``Experiment`` and ``Drawing`` below): NAME, a frozen
-``Config`` dataclass whose defaults are the post's section 7 row (with ``seeds`` and
-``quick()`` for a smoke run), ``run`` and ``claims``; and beside it NAME_figures with
-``figures`` and, optionally, ``sliders`` — the only module that imports matplotlib:
+``Config`` dataclass whose defaults are the post's section 7 row (with ``seeds``, its
+rules declared as data and ``quick()`` for a smoke run: ``Rules``), SEED_AXIS (the
+Result's arrays with a seed axis), ``run`` and ``claims``; and beside it NAME_figures
+with ``figures`` and, optionally, ``sliders`` — the only module that imports
+matplotlib:
 
     run(cfg, *, progress=None) -> Result      trains; never plots
     claims(result) -> list[Claim]             the post's statements, measured
@@ -401,20 +403,22 @@ class Rules:
     """What every experiment's frozen Config shares: checks and a smoke-run version.
 
     A Config states its rules as data: ``constraints`` maps a field to its rule
-    (``Interval``, ``Options``, ``Each``, ``SEEDS``), checked in order by
-    ``__post_init__`` before anything is traced; ``validate`` adds the rules that join
-    several fields. ``QUICK`` maps a field to its smoke-run value, or to a function of
-    its value (``shrink(20)``), for ``quick()``. Lists given for fields become tuples,
-    so a Config built from TOML is frozen and hashable.
+    (``Interval``, ``Options``, ``Each``, ``NonEmpty``), checked in order by
+    ``__post_init__`` before anything is traced, after ``seeds`` (every Config has
+    them: ``SEEDS``); ``validate`` adds the rules that join several fields. ``QUICK``
+    maps a field to its smoke-run value, or to a function of its value
+    (``shrink(20)``), for ``quick()``. Lists given for fields become tuples, so a
+    Config built from TOML is frozen and hashable.
     """
 
-    constraints: ClassVar[Mapping[str, Constraint]] = {"seeds": SEEDS}
+    constraints: ClassVar[Mapping[str, Constraint]] = {}
     QUICK: ClassVar[Mapping[str, Any]] = {}
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             if isinstance(getattr(self, f.name), list):
                 object.__setattr__(self, f.name, tuple(getattr(self, f.name)))
+        SEEDS.check("seeds", self.seeds)  # type: ignore[attr-defined]
         for name, rule in self.constraints.items():
             rule.check(name, getattr(self, name))
         self.validate()

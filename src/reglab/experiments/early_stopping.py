@@ -28,7 +28,6 @@ import numpy as np
 from reglab import data, nn, spectral
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import (
-    SEEDS,
     Claim,
     Interval,
     Options,
@@ -114,7 +113,6 @@ class Config(Rules):
         "n_val": Interval(int, 1, None),
         "val_every": Interval(int, 1, None),
         "patience": Interval(int, 1, None),
-        "seeds": SEEDS,
     }  # fmt: skip
     # 10x fewer epochs and a shorter patience
     QUICK = {

@@ -24,7 +24,6 @@ import numpy as np
 from reglab import data, metrics, nn
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import (
-    SEEDS,
     Claim,
     Interval,
     Progress,
@@ -99,7 +98,6 @@ class Config(Rules):
         "n_boot": Interval(int, 1, None, fix="e.g. 100"),
         "confident": Interval(float, 0, 1, "neither", fix="the post uses 0.8"),
         "record_points": Interval(int, 2, None, fix="e.g. 20"),
-        "seeds": SEEDS,
     }  # fmt: skip
     # 1/10 of the epochs, fewer bootstrap resamples
     QUICK = {"epochs": shrink(10), "n_boot": functools.partial(min, 50)}

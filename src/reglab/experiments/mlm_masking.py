@@ -18,7 +18,6 @@ import numpy as np
 
 from reglab.data import mask_tokens
 from reglab.experiments.base import (
-    SEEDS,
     Claim,
     Interval,
     NonEmpty,
@@ -49,7 +48,6 @@ class Config(Rules):
     seeds: tuple[int, ...] = (0,)
 
     constraints = {
-        "seeds": SEEDS,
         "p_selects": NonEmpty("rate", "e.g. (0.15,)"),
         "seq_len": Interval(int, 4, None, fix="e.g. 64"),
         "n_sequences": Interval(int, 1, None),

@@ -15,7 +15,7 @@ import numpy as np
 
 from reglab.data import make_moons, make_moons_test
 from reglab.data.moons import Moons
-from reglab.experiments.base import SEEDS, Interval, rule_message
+from reglab.experiments.base import Interval, rule_message
 
 # The rules of the fields every moons Config has, by name (see base.Rules).
 CONSTRAINTS = {
@@ -25,13 +25,12 @@ CONSTRAINTS = {
     "batch_size": Interval(int, 1, None),
     "record_every": Interval(int, 1, None),
     "grid_resolution": Interval(int, 2, None, fix="e.g. 100"),
-    "seeds": SEEDS,
 }
 
 
 def constraints(*names: str, **more: Any) -> dict[str, Any]:
     """Return CONSTRAINTS' rules of names (a Config's moons fields) with more added."""
-    return {**{k: CONSTRAINTS[k] for k in names}, **more, "seeds": SEEDS}
+    return {**{k: CONSTRAINTS[k] for k in names}, **more}
 
 
 def check_batch(cfg: Any, field: str = "n_train") -> None:
