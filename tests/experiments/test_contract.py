@@ -31,6 +31,7 @@ def test_config_is_frozen_with_seeds_and_a_quick_version(name):
     assert "progress" in inspect.signature(mod.run).parameters
     with pytest.raises(ValueError, match="seeds"):
         mod.Config(seeds=())
+    assert mod.SEED_AXIS and all(isinstance(p, str) for p in mod.SEED_AXIS)
 
 
 @pytest.mark.slow

@@ -36,7 +36,8 @@ class Experiment(Protocol):
     """What ``reglab.experiments.get(name)`` returns: config, training and claims."""
 
     NAME: str
-    Config: type  # frozen dataclass: seeds, quick(), the post's defaults
+    Config: type  # frozen dataclass (Rules): seeds, quick(), the post's defaults
+    SEED_AXIS: tuple[str, ...]  # the Result's arrays with a seed axis (patterns)
 
     def run(self, cfg: Any, *, progress: Progress | None = None) -> Result: ...
 
