@@ -132,7 +132,8 @@ class Jobs:
         """Store a task's outcome; return the job's next task, or None once done."""
         plan, (trained, section) = self.plans[tag], outcome
         if trained is None:  # rendered a stored result
-            return self.finish(tag, self.to_render[tag], section)
+            self.finish(tag, self.to_render[tag], section)
+            return None
         self.trained.add(tag)
         result = self.lab.finish(plan, self.running.pop(tag), trained)
         if result is None:
@@ -142,7 +143,8 @@ class Jobs:
         if section is None and self.out is not None:  # render the merged seeds
             self.to_render[tag] = result
             return Task(plan.name, plan.cfg, tag, self.out, result)
-        return self.finish(tag, result, section)
+        self.finish(tag, result, section)
+        return None
 
     def finish(self, tag: str, result: Result, section: Any) -> None:
         """Record a job's claims and mark it done."""
@@ -154,7 +156,6 @@ class Jobs:
         self.lab.record_claims(plan, claims)
         self.done[tag] = Done(plan.name, plan.cfg, plan, result, claims, section,
                               trained=tag in self.trained)  # fmt: skip
-        return None
 
     def checkpoint(self, event: Checkpoint) -> None:
         """Store a running job's checkpoint as its runs' 'last'."""
@@ -169,7 +170,7 @@ class Jobs:
             elif event.tag not in self.done:
                 bars.update(event.tag, event.done, event.total)
 
-    def fail(self, tag: str, error: BaseException, executor) -> None:
+    def record_failure(self, tag: str, error: BaseException, executor) -> None:
         """Mark a job's runs failed; raise unless the executor keeps going."""
         why = fail(self.lab, self.running.pop(tag, []), error)
         if not getattr(executor, "keep_going", False):
@@ -227,16 +228,16 @@ def run_tasks(state: Jobs, queued: list[Task], executor, console, no_progress: b
                 if tag is None:  # a tick while tasks run
                     continue
                 if isinstance(value, BaseException):
-                    state.fail(tag, value, executor)
+                    state.record_failure(tag, value, executor)
                     bars.finish(tag)
                     continue
                 again = state.record(tag, value, console)
                 if again is not None:
                     queued.append(again)
                     continue
-                bars.finish(tag)
                 if on_done:
                     on_done(state.done[tag])
+                bars.finish(tag)
 
 
 def execute(
