@@ -18,15 +18,8 @@ import numpy as np
 from reglab import nn, optim
 from reglab.data import WEIGHT_DECAY_MOONS, load, subset
 from reglab.ensemble import Ensemble
-from reglab.experiments.base import (
-    Claim,
-    Interval,
-    NonEmpty,
-    Progress,
-    Result,
-    Rules,
-    config_dict,
-)
+from reglab.experiments.base import Claim, Progress, Result, config_dict
+from reglab.experiments.rules import Interval, NonEmpty, Rules
 from reglab.train import TrainSpec, predict, train
 
 NAME = "adamw"

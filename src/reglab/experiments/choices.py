@@ -26,18 +26,9 @@ from dataclasses import dataclass
 
 from reglab import nn
 from reglab.experiments import choices_dropout, choices_l2, moons
-from reglab.experiments.base import (
-    Claim,
-    Each,
-    Interval,
-    Progress,
-    Result,
-    Rules,
-    Tally,
-    config_dict,
-    shrink,
-)
+from reglab.experiments.base import Claim, Progress, Result, Tally, config_dict
 from reglab.experiments.choices_l2 import REFERENCE_INIT
+from reglab.experiments.rules import Each, Interval, Rules, shrink
 
 NAME = "choices"
 # arrays with a leading seed axis (Result.seed_axis); the rest are shared:

@@ -19,17 +19,9 @@ import numpy as np
 from reglab import nn
 from reglab.ensemble import Ensemble
 from reglab.experiments import moons
-from reglab.experiments.base import (
-    Claim,
-    Interval,
-    Progress,
-    Result,
-    Rules,
-    Tally,
-    config_dict,
-    shrink,
-)
+from reglab.experiments.base import Claim, Progress, Result, Tally, config_dict
 from reglab.experiments.moons import boundary_length, prob_class1
+from reglab.experiments.rules import Interval, Rules, shrink
 from reglab.optim import OptimizerSpec
 from reglab.train import TrainSpec, predict, train
 

@@ -27,16 +27,7 @@ import numpy as np
 
 from reglab import data, nn, spectral
 from reglab.ensemble import Ensemble
-from reglab.experiments.base import (
-    Claim,
-    Interval,
-    Options,
-    Progress,
-    Result,
-    Rules,
-    config_dict,
-    shrink,
-)
+from reglab.experiments.base import Claim, Progress, Result, config_dict
 from reglab.experiments.early_stopping_moments import (
     FLAT_FRACTION,
     SHIFT_FRACTION,
@@ -45,6 +36,7 @@ from reglab.experiments.early_stopping_moments import (
     shift_epochs,
     test_optimum,
 )
+from reglab.experiments.rules import Interval, Options, Rules, shrink
 from reglab.optim import OptimizerSpec
 from reglab.train import EarlyStopping, TrainSpec, log_spaced_epochs, predict, train
 

@@ -23,16 +23,8 @@ import numpy as np
 
 from reglab import data, metrics, nn
 from reglab.ensemble import Ensemble
-from reglab.experiments.base import (
-    Claim,
-    Interval,
-    Progress,
-    Result,
-    Rules,
-    Tally,
-    config_dict,
-    shrink,
-)
+from reglab.experiments.base import Claim, Progress, Result, Tally, config_dict
+from reglab.experiments.rules import Interval, Rules, shrink
 from reglab.optim import OptimizerSpec
 from reglab.train import TrainSpec, log_spaced_epochs, predict, train
 

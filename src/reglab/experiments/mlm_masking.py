@@ -17,15 +17,8 @@ import jax
 import numpy as np
 
 from reglab.data import mask_tokens
-from reglab.experiments.base import (
-    Claim,
-    Interval,
-    NonEmpty,
-    Progress,
-    Result,
-    Rules,
-    config_dict,
-)
+from reglab.experiments.base import Claim, Progress, Result, config_dict
+from reglab.experiments.rules import Interval, NonEmpty, Rules
 
 NAME = "mlm_masking"
 # arrays with a leading seed axis (Result.seed_axis); the rest are shared:

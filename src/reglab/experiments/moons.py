@@ -15,7 +15,7 @@ import numpy as np
 
 from reglab.data import make_moons, make_moons_test
 from reglab.data.moons import Moons
-from reglab.experiments.base import Interval, rule_message
+from reglab.experiments.rules import Interval, rule_message
 
 # The rules of the fields every moons Config has, by name (see base.Rules).
 CONSTRAINTS = {

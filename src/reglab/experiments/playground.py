@@ -27,15 +27,9 @@ import numpy as np
 from reglab import nn
 from reglab.data.moons import MoonsPreset
 from reglab.ensemble import Ensemble
-from reglab.experiments.base import (
-    Claim,
-    Progress,
-    Result,
-    Rules,
-    check_choice,
-    config_dict,
-)
+from reglab.experiments.base import Claim, Progress, Result, config_dict
 from reglab.experiments.moons import plane_grid, prob_class1
+from reglab.experiments.rules import Rules, check_choice
 from reglab.optim import OPTIMIZERS, PENALTIES, OptimizerSpec
 from reglab.train import (
     Chunk,
