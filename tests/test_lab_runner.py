@@ -13,8 +13,9 @@ from reglab.lab.runner import merge
 MLM = ["mlm_masking", "--set", "n_draws=5", "--no-progress", "--jobs", "1"]
 
 
-def _result(seeds, **arrays):
-    return Result("x", {"seeds": list(seeds)}, {"seeds": np.array(seeds), **arrays})
+def _result(seeds, seed_axis=("seeds", "acc", "w"), **arrays):
+    return Result("x", {"seeds": list(seeds)}, {"seeds": np.array(seeds), **arrays},
+                  seed_axis=seed_axis)  # fmt: skip
 
 
 def test_merge_joins_per_seed_arrays_and_keeps_shared_ones():
@@ -23,20 +24,32 @@ def test_merge_joins_per_seed_arrays_and_keeps_shared_ones():
     m = merge([((0, 1), a), ((2,), b)])
     assert m.arrays["seeds"].tolist() == [0, 1, 2]
     assert m.arrays["acc"].shape == (3, 2) and m.arrays["grid"].tolist() == [0, 1]
-    assert m.config["seeds"] == [0, 1, 2]
+    assert m.config["seeds"] == [0, 1, 2] and m.seed_axis == ("seeds", "acc")
 
 
-def test_merge_refuses_what_it_cannot_tell_apart():
-    same = np.array([[1.0, 2.0], [3.0, 4.0]])  # per seed or shared? cannot say
-    assert merge([((0, 1), _result((0, 1), a=same)),
-                  ((2, 3), _result((2, 3), a=same))]) is None  # fmt: skip
-    single = merge(
-        [((0,), _result((0,), a=same[:1])), ((1,), _result((1,), a=same[:1]))]
-    )
-    assert single.arrays["a"].shape == (2, 2)  # single seeds: rows per seed
-    ragged_a, ragged_b = np.zeros((1, 3)), np.zeros((1, 4))
-    assert merge([((0,), _result((0,), w=ragged_a)),
-                  ((1,), _result((1,), w=ragged_b))]) is None  # fmt: skip
+def test_merge_reads_the_declared_seed_axis_instead_of_shapes():
+    same = np.array([[1.0, 2.0], [3.0, 4.0]])  # by shape: per seed or shared?
+    groups = [((0, 1), (0, 1)), ((2, 3), (2, 3))]
+    rows = merge([(g, _result(s, acc=same)) for g, s in groups])
+    assert rows.arrays["acc"].shape == (4, 2)  # declared per seed: joined
+    shared = merge([(g, _result(s, grid=same)) for g, s in groups])
+    assert shared.arrays["grid"] is not None and shared.arrays["grid"].shape == (2, 2)
+    differ = [((0,), _result((0,), grid=same)), ((1,), _result((1,), grid=same + 1))]
+    assert merge(differ) is None  # shared arrays that differ cannot join
+    ragged = [((0,), _result((0,), w=np.zeros((1, 3)))),
+              ((1,), _result((1,), w=np.zeros((1, 4))))]  # fmt: skip
+    assert merge(ragged) is None
+    bare = [((s,), _result((s,), seed_axis=())) for s in (0, 1)]
+    assert merge(bare) is None  # a Result that declares nothing is not guessed at
+
+
+def test_a_declared_seed_axis_must_hold_one_row_per_seed():
+    with pytest.raises(ValueError, match=r"'acc' is declared with a seed axis but"
+                       r" has shape \(3,\) for 2 seeds"):  # fmt: skip
+        _result((0, 1), acc=np.zeros(3))
+    patterns = Result("x", {"seeds": [0]}, {"l2_acc": np.zeros(1), "grid": np.zeros(5)},
+                      seed_axis=("*_acc",))  # fmt: skip
+    assert patterns.seed_axis == ("l2_acc",)  # patterns kept as the names they match
 
 
 def _main(capsys, *argv):

@@ -178,9 +178,10 @@ def test_the_first_finished_point_checks_the_names_when_none_is_stored(swept):
     from reglab.store import Store
 
     with Store(where[1]) as store:
-        holder = store.get(rows[-1]["runs"]["0"]).info["group_run"]
-        arrays = store.load_arrays(holder, "result")
-    done = SimpleNamespace(result=Result("weight_decay", {}, arrays),
+        info = store.get(rows[-1]["runs"]["0"]).info
+        arrays = store.load_arrays(info["group_run"], "result")
+    result = Result("weight_decay", {}, arrays, seed_axis=info["seed_axis"])
+    done = SimpleNamespace(result=result,
                            cfg=SimpleNamespace(seeds=(0, 1)))  # fmt: skip
     first_point_check(["l2_test_acc/8", "l1_train_loss_curve/0"], "wd")(done)
     check = first_point_check(["l2_test_acc/9"], "wd")
@@ -266,7 +267,7 @@ def test_seed_scalars_index_inner_axes_and_take_a_historys_last_number():
         "W": np.ones((2, 3, 3)),  # weights: not a metric
         "x_train": np.ones((5, 2)),  # no seed axis
     }
-    got = seed_scalars(arrays, 2)
+    got = seed_scalars(arrays, ("test_acc", "val_loss", "W"))  # the declared ones
     assert sorted(got) == ["test_acc/0", "test_acc/1", "val_loss"]
     assert got["test_acc/1"].tolist() == [0.6, 0.8]
     assert got["val_loss"].tolist() == [0.5, 0.3]  # the last recorded, not NaN
@@ -281,7 +282,8 @@ def test_histories_are_metric_arrays_at_their_own_epochs():
         "test_rel_conf": np.ones((2, 3)),  # reliability bins, not a history
         "ragged_accuracy": np.ones((2, 4)),  # no epochs of this length
     }
-    seeds = seed_histories(Result("x", {}, arrays), 2)
+    declared = ("train_loss", "user_val_loss", "test_rel_conf", "ragged_accuracy")
+    seeds = seed_histories(Result("x", {}, arrays, seed_axis=declared), 2)
     assert sorted(seeds[1]) == ["train_loss/0", "train_loss/1", "user_val_loss"]
     steps, values = seeds[1]["train_loss/1"]
     assert steps.tolist() == [0, 5, 10] and values.tolist() == [9.0, 10.0, 11.0]

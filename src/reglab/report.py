@@ -119,7 +119,8 @@ document.querySelectorAll("figure.slider").forEach(function (fig) {
 });
 """
 
-_CSS = """
+# the report's style sheet; the sweep report (lab/sweep_report.py) shares it
+CSS = """
 body { font: 16px/1.5 system-ui, sans-serif; margin: 0 auto; max-width: 1100px;
        padding: 0 1em 3em; color: #222; }
 h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; margin-top: 2em; }
@@ -263,7 +264,7 @@ def write_report(
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)}</title><style>{_CSS}</style></head>
+<title>{html.escape(title)}</title><style>{CSS}</style></head>
 <body><h1>{html.escape(title)}</h1>
 <div class="summary"><p><strong id="claims-summary">{n_pass} of {len(all_claims)}
 claims pass</strong> · total {total_seconds:.1f} s · {html.escape(version_text)}</p>

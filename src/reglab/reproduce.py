@@ -1,13 +1,12 @@
 """One experiment end to end: load or run, save, render figures, sliders and claims.
 
 Runs in whichever process calls it: the ``reglab`` command hands experiments to worker
-processes, since two processes use two cores where JAX threads in one process do not.
+processes (``reglab.lab.worker``), since two processes use two cores where JAX threads
+in one process do not.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
 from pathlib import Path
 
@@ -55,45 +54,3 @@ def render(name: str, result: Result, out: Path, *, cached: bool) -> Section:
         name, result.config, figures, sliders, claims, timings, result.notes, cached,
         devices=result.devices or "",
     )  # fmt: skip
-
-
-# Seconds between a training run's checkpoints (and one at each train call's end).
-CHECKPOINT_ENV = "REGLAB_CHECKPOINT_SECONDS"
-
-
-def work(
-    name: str,
-    cfg,
-    out: Path | None,
-    result: Result | None,
-    tag: str | None = None,
-    resume: dict | None = None,
-):
-    """A worker's task: train cfg unless result is given; render into out if given.
-
-    Returns (trained Result or None, Section or None). Progress goes to the driver
-    through reglab.lab.sweep.report, and with a tag so do checkpoints, as events
-    ("checkpoint", tag, call, arrays): the driver alone writes the store, and a
-    queue reaches it from any executor's workers, where a scratch file would need a
-    shared disk. resume: train call -> checkpoint, to continue an interrupted run.
-    """
-    from reglab.lab.sweep import report
-    from reglab.train import checkpointing
-
-    def progress(done: int, total: int) -> None:
-        report((name, done, total))
-
-    def save(call: int, epoch: int, arrays: dict) -> None:
-        del epoch  # the arrays carry it
-        report(("checkpoint", tag, call, arrays))
-
-    trained = None
-    if result is None:
-        hooks = contextlib.nullcontext()
-        if tag is not None:
-            every_s = float(os.environ.get(CHECKPOINT_ENV, "30"))
-            hooks = checkpointing(save, (resume or {}).get, every_s)
-        with hooks:
-            trained = result = train(name, cfg, progress)
-    section = None if out is None else render(name, result, out, cached=not trained)
-    return trained, section

@@ -74,8 +74,8 @@ def test_claim_is_decided_on_each_seeds_trail(result):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"learning_rates": ()}, "learning_rates is an empty grid axis"),
-        ({"decay_strengths": ()}, "decay_strengths is an empty grid axis"),
+        ({"learning_rates": ()}, "learning_rates must hold at least one value"),
+        ({"decay_strengths": ()}, "decay_strengths must hold at least one value"),
         ({"learning_rates": (0.01,)}, "needs >= 2 values"),
     ],
 )

@@ -177,12 +177,12 @@ def test_quick_cuts_epochs_and_keeps_shapes():
 @pytest.mark.parametrize(
     "change, match",
     [
-        ({"n_train": 0}, "n_train must be in"),
-        ({"n_test": 20000}, "n_test must be in"),
+        ({"n_train": 0}, r"n_train must be an integer in \[1, 5000\]"),
+        ({"n_test": 20000}, "n_test must be an integer in"),
         ({"widths": (10, 5, 10)}, "widths must start at 784"),
-        ({"epochs": 2}, "epochs must be >= 4"),
+        ({"epochs": 2}, "epochs must be an integer >= 4"),
         ({"batch_size": 2000}, "batch_size must be in"),
-        ({"record_every": 0}, "record_dense and record_every must be >= 1"),
+        ({"record_every": 0}, "record_every must be an integer >= 1, got 0 — e.g. 5"),
         ({"seeds": ()}, "seeds must hold at least one seed"),
     ],
 )

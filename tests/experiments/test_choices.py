@@ -11,6 +11,7 @@ from reglab import nn
 from reglab.ensemble import Ensemble
 from reglab.experiments import choices as ch
 from reglab.experiments import choices_figures as chf
+from reglab.experiments import choices_l2
 from reglab.experiments.base import Result
 from reglab.optim import OptimizerSpec
 from reglab.train import TrainSpec, train
@@ -78,7 +79,7 @@ def test_batch_sum_settings_give_the_sum_step_and_mean_the_mean_step():
     B, lr, lam = 8, 0.15, 0.02
     x = rng.normal(size=(B, 2)).astype(np.float32)
     y = rng.integers(0, 2, B).astype(np.int32)
-    sum_lr, sum_l2 = ch.batch_sum_settings(lr, [lam], B)
+    sum_lr, sum_l2 = choices_l2.batch_sum_settings(lr, [lam], B)
     assert sum_lr[0] == pytest.approx(lr * B) and sum_l2[0] == pytest.approx(lam / B)
     ensemble = Ensemble(
         (0,), {"learning_rate": [lr, sum_lr[0]], "l2_strength": [lam, sum_l2[0]]}
@@ -139,7 +140,7 @@ def test_result_round_trips_and_reproduces_claims(result, tmp_path):
 
 def test_variants_can_be_turned_off():
     cfg = ch.Config(inits=(), noises=(), batch_sum=False, biases_free=False)
-    assert [name for name, *_ in ch._variants(cfg)] == ["reference"]
+    assert [name for name, *_ in choices_l2.variants(cfg)] == ["reference"]
 
 
 def test_quick_cuts_epochs_and_keeps_shapes():
@@ -157,7 +158,10 @@ def test_quick_cuts_epochs_and_keeps_shapes():
         ({"threads_up_to": 0.001}, r"threads_up_to=0\.001 must be a strength"),
         ({"inits": ("lecun_normal",)}, "other than the reference 'lecun_normal'"),
         ({"inits": ("orthogonal",)}, r"got 'orthogonal' — e\.g\."),
-        ({"noises": (0.0,)}, r"noise must be in \(0, 1\], got 0\.0"),
+        (
+            {"noises": (0.0,)},
+            r"noises must hold only values in \(0, 1\], got \(0\.0,\)",
+        ),
         ({"noises": (0.1,)}, "must not repeat the reference noise 0.1"),
         ({"p_drop": 1.0}, r"p_drop must be in \(0, 1\), got 1\.0 — .*dropout=False"),
         ({"dropout_widths": (2, 8, 2)}, r"\(2, hidden, hidden, 2\), got \(2, 8, 2\)"),

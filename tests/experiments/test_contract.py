@@ -31,6 +31,7 @@ def test_config_is_frozen_with_seeds_and_a_quick_version(name):
     assert "progress" in inspect.signature(mod.run).parameters
     with pytest.raises(ValueError, match="seeds"):
         mod.Config(seeds=())
+    assert mod.SEED_AXIS and all(isinstance(p, str) for p in mod.SEED_AXIS)
 
 
 @pytest.mark.slow
@@ -50,6 +51,9 @@ def test_quick_run_round_trips_draws_and_decides_every_claim(name, quick_report)
         result.save(Path(tmp))
         again = Result.load(Path(tmp))
     assert again.config == result.config and set(again.arrays) == set(result.arrays)
+    # which arrays have a seed axis is declared (merging reads it), one row per seed
+    assert result.seed_axis and again.seed_axis == result.seed_axis
+    assert all(len(result[k]) == 2 for k in result.seed_axis)
     assert result.name == name and result.devices
     assert list(result.config["seeds"]) == [0, 1]
     claims = mod.claims(result)

@@ -159,17 +159,17 @@ def test_quick_cuts_epochs_and_keeps_the_sweep():
 @pytest.mark.parametrize(
     "change, match",
     [
-        ({"n_train": 5000}, "n_train must be in"),
+        ({"n_train": 5000}, "n_train must be an integer in"),
         ({"n_val": 4500}, "n_val must be in"),
         ({"n_test": 3}, "n_test must be in"),
         ({"widths": (10, 10)}, "widths must start at 784"),
         ({"smoothings": (0.01, 0.1)}, "smoothings must start at 0.0"),
         ({"smoothings": (0.0, 0.1, 0.05)}, "increase strictly"),
         ({"smoothings": (0.0, 0.95)}, "smoothings must stay below 0.9"),
-        ({"batch_size": 0}, "batch_size in"),
-        ({"n_bins": 1}, "n_bins must be >= 2"),
+        ({"batch_size": 0}, r"batch_size must be in \[1, n_train=1000\], got 0"),
+        ({"n_bins": 1}, "n_bins must be an integer >= 2"),
         ({"confident": 1.0}, "confident must be in"),
-        ({"record_points": 1}, "record_points must be >= 2"),
+        ({"record_points": 1}, "record_points must be an integer >= 2"),
         ({"seeds": ()}, "seeds must hold at least one seed"),
     ],
 )

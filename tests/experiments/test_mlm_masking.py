@@ -41,7 +41,7 @@ def test_claims_and_figure_rerender_from_saved_result(result, tmp_path):
 
 
 def test_bad_config_raises():
-    with pytest.raises(ValueError, match="p_selects is empty"):
+    with pytest.raises(ValueError, match="p_selects must hold at least one rate"):
         mlm_masking.Config(p_selects=())
-    with pytest.raises(ValueError, match="seq_len must be >= 4"):
+    with pytest.raises(ValueError, match="seq_len must be an integer >= 4"):
         mlm_masking.Config(seq_len=2)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+from reglab.experiments import moons
 from reglab.experiments import weight_decay as wd
 from reglab.experiments import weight_decay_figures as wd_figures
 from reglab.experiments.base import Result
@@ -58,7 +59,7 @@ def test_unpenalized_columns_of_both_sweeps_are_the_same_model(result):
 def test_probability_grid_is_softmax_of_class_one():
     logits = np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32) * 4
     oracle = np.asarray(jax.nn.softmax(logits, axis=-1))[:, 1]
-    np.testing.assert_allclose(wd.prob_class1(logits), oracle, rtol=1e-6)
+    np.testing.assert_allclose(moons.prob_class1(logits), oracle, rtol=1e-6)
 
 
 def test_sparsity_measures_on_a_hand_built_matrix():

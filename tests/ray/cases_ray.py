@@ -137,7 +137,7 @@ def test_ray_tasks_send_progress_and_checkpoints_to_the_driver(local_ray):
     from reglab import experiments
     from reglab.lab.overrides import build_config
     from reglab.lab.ray_executor import RayExecutor
-    from reglab.reproduce import work
+    from reglab.lab.worker import Checkpoint, Progress, Task, work
 
     tiny = {"widths": [2, 8, 8, 2], "n_train": 40, "n_test": 40, "epochs": 4,
             "grid_resolution": 3, "prox_strengths": []}  # fmt: skip
@@ -145,16 +145,17 @@ def test_ray_tasks_send_progress_and_checkpoints_to_the_driver(local_ray):
     executor = RayExecutor()
     events, results = [], {}
     try:
-        task = ("p", ("weight_decay", cfg, None, None, "p", None))  # tag "p"
-        for tag, value in executor.run(work, [task]):
+        task = Task("weight_decay", cfg, "p")  # tag "p"
+        for tag, value in executor.run(work, [("p", task)]):
             events += executor.drain()  # what the driver's bars and store receive
             if tag is not None:
                 results[tag] = value
     finally:
         executor.close(cancel=False)
     assert not isinstance(results["p"], BaseException), results["p"]
-    progress = [e for e in events if e[0] == "weight_decay"]
-    assert progress and progress[-1][1] == progress[-1][2]  # up to done == total
-    saved = [e for e in events if e[0] == "checkpoint"]
-    assert saved and all(e[1] == "p" for e in saved)  # the driver stores them
-    assert int(saved[-1][3]["meta/epoch"]) == 4  # the last one: the end of training
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert progress and all(e.tag == "p" for e in progress)
+    assert progress[-1].done == progress[-1].total  # up to the end
+    saved = [e for e in events if isinstance(e, Checkpoint)]
+    assert saved and all(e.tag == "p" for e in saved)  # the driver stores them
+    assert int(saved[-1].arrays["meta/epoch"]) == 4  # the last one: training's end

@@ -11,7 +11,7 @@ cells hold clean test accuracy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,15 +19,19 @@ from reglab import nn, optim
 from reglab.data import WEIGHT_DECAY_MOONS, load, subset
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import Claim, Progress, Result, config_dict
+from reglab.experiments.rules import Interval, NonEmpty, Rules
 from reglab.train import TrainSpec, predict, train
 
 NAME = "adamw"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared:
+# the step counts
+SEED_AXIS = ("*_acc", "*_W2")
 PENALTIES = ("coupled", "decoupled")  # Adam + L2 gradient, AdamW
 LABELS = {"coupled": "Adam + L2 (coupled)", "decoupled": "AdamW (decoupled)"}
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Rules):
     """Grid settings; the post gives none, so these are ours (see the comments)."""
 
     learning_rates: tuple[float, ...] = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2)
@@ -45,24 +49,24 @@ class Config:
     batch_size: int = 32
     seeds: tuple[int, ...] = (0,)
 
-    def __post_init__(self) -> None:
-        for name in ("learning_rates", "l2_strengths", "decay_strengths"):
-            values = getattr(self, name)
-            if len(values) == 0:
-                raise ValueError(
-                    f"{name} is an empty grid axis; give at least one value"
-                )
+    constraints = {
+        "learning_rates": NonEmpty("value", "a grid axis needs one"),
+        "l2_strengths": NonEmpty("value", "a grid axis needs one"),
+        "decay_strengths": NonEmpty("value", "a grid axis needs one"),
+        **dict.fromkeys(
+            ("moons_epochs", "mnist_epochs", "mnist_n_train", "n_test", "batch_size"),
+            Interval(int, 1, None),
+        ),
+    }
+    QUICK = {"moons_epochs": 30, "mnist_epochs": 2}  # few epochs, same grid
+
+    def validate(self) -> None:
+        """Raise ValueError for a learning-rate axis too short to see a move."""
         if len(self.learning_rates) < 2:
             raise ValueError(
                 "learning_rates needs >= 2 values to see the best strength move,"
                 f" got {self.learning_rates}"
             )
-        if not self.seeds:
-            raise ValueError("seeds must hold at least one seed, got ()")
-
-    def quick(self) -> Config:
-        """Return a smoke-run version: few epochs, same grid."""
-        return replace(self, moons_epochs=30, mnist_epochs=2)
 
 
 def _strengths(cfg: Config, penalty: str) -> tuple[float, ...]:
@@ -145,7 +149,7 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         timings["compile_s"] += run_info["compile_s"]
         timings["run_s"] += run_info["run_s"]
         notes += run_info["failures"]
-    return Result(NAME, config_dict(cfg), arrays, timings, notes)
+    return Result(NAME, config_dict(cfg), arrays, timings, notes, seed_axis=SEED_AXIS)
 
 
 def best_strength_index(acc: np.ndarray, tolerance: float = 0.01) -> np.ndarray:

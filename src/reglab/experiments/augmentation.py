@@ -8,24 +8,21 @@ un-augmented training images, so the two models are compared on the same data.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from reglab import data, metrics, nn
 from reglab.ensemble import Ensemble
-from reglab.experiments.base import (
-    Claim,
-    Progress,
-    Result,
-    Tally,
-    config_dict,
-)
+from reglab.experiments.base import Claim, Progress, Result, Tally, config_dict
+from reglab.experiments.rules import Interval, Rules, shrink
 from reglab.optim import OptimizerSpec
 from reglab.train import TrainSpec, predict, train
 
 NAME = "augmentation"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared:
+# the record epochs
+SEED_AXIS = ("seeds", "train_*", "test_*", "final_test_*", "diverged")
 MNIST_TRAIN = 5000  # images in the bundled training subset
 MNIST_TEST = 10000
 LABELS = ("plain", "augmented")  # column c of every (S, 2, ...) array: augment = c
@@ -33,7 +30,7 @@ INTERPOLATED = 0.999  # train accuracy counted as 100 %: at most 1 miss in 1,000
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Rules):
     """The post's section 7 row for data augmentation, plus the measurement plan."""
 
     n_train: int = 1000  # stratified subset of the bundled MNIST training images
@@ -54,45 +51,34 @@ class Config:
     data_seed: int = 0  # which 1,000 training images
     seeds: tuple[int, ...] = (0,)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "seeds", tuple(self.seeds))
-        object.__setattr__(self, "widths", tuple(self.widths))
-        if not 1 <= self.n_train <= MNIST_TRAIN:
-            raise ValueError(
-                f"n_train must be in [1, {MNIST_TRAIN}] (the bundled MNIST training"
-                f" images), got {self.n_train} — the post uses 1000"
-            )
-        if not 10 <= self.n_test <= MNIST_TEST:
-            raise ValueError(
-                f"n_test must be in [10, {MNIST_TEST}], got {self.n_test}"
-                " — use 10000 for the full test set"
-            )
+    constraints = {
+        "n_train": Interval(
+            int, 1, MNIST_TRAIN,
+            fix="the bundled MNIST training images; the post uses 1000",
+        ),
+        "n_test": Interval(
+            int, 10, MNIST_TEST, fix="use 10000 for the full test set"
+        ),
+        "epochs": Interval(
+            int, 4, None, fix="the claims compare quarters of training"
+        ),
+        "record_dense": Interval(int, 1, None, fix="e.g. 20"),
+        "record_every": Interval(int, 1, None, fix="e.g. 5"),
+    }  # fmt: skip
+    QUICK = {"epochs": shrink(10, floor=4)}  # 1/10 of the epochs, otherwise the same
+
+    def validate(self) -> None:
+        """Raise ValueError for widths not 784-...-10 or a batch over n_train."""
         if self.widths[0] != 784 or self.widths[-1] != 10:
             raise ValueError(
                 f"widths must start at 784 (28x28 pixels) and end at 10 (digits),"
                 f" got {self.widths} — e.g. (784, 128, 10)"
-            )
-        if self.epochs < 4:
-            raise ValueError(
-                f"epochs must be >= 4 (the claims compare quarters of training),"
-                f" got {self.epochs}"
             )
         if not 1 <= self.batch_size <= self.n_train:
             raise ValueError(
                 f"batch_size must be in [1, n_train={self.n_train}], got"
                 f" {self.batch_size} — the post uses 8"
             )
-        if self.record_dense < 1 or self.record_every < 1:
-            raise ValueError(
-                f"record_dense and record_every must be >= 1, got"
-                f" {self.record_dense} and {self.record_every} — e.g. 20 and 5"
-            )
-        if not self.seeds:
-            raise ValueError("seeds must hold at least one seed, got () — e.g. (0,)")
-
-    def quick(self) -> Config:
-        """Return a smoke-run version: 1/10 of the epochs, otherwise the same."""
-        return dataclasses.replace(self, epochs=max(4, self.epochs // 10))
 
 
 def record_schedule(epochs: int, dense: int, every: int) -> np.ndarray:
@@ -161,6 +147,7 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         arrays,
         tally.timings,
         tally.notes,
+        seed_axis=SEED_AXIS,
     )
 
 

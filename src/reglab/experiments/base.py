@@ -1,9 +1,11 @@
 """The experiment contract: a Result of arrays, Claims decided over seeds, Figures.
 
 An experiment is two modules (``Experiment`` and ``Drawing`` below): NAME, a frozen
-``Config`` dataclass whose defaults are the post's section 7 row (with ``seeds`` and
-``quick()`` for a smoke run), ``run`` and ``claims``; and beside it NAME_figures with
-``figures`` and, optionally, ``sliders`` — the only module that imports matplotlib:
+``Config`` dataclass whose defaults are the post's section 7 row (with ``seeds``, its
+rules declared as data and ``quick()`` for a smoke run: ``rules.Rules``), SEED_AXIS (the
+Result's arrays with a seed axis), ``run`` and ``claims``; and beside it NAME_figures
+with ``figures`` and, optionally, ``sliders`` — the only module that imports
+matplotlib:
 
     run(cfg, *, progress=None) -> Result      trains; never plots
     claims(result) -> list[Claim]             the post's statements, measured
@@ -18,8 +20,9 @@ holds every registered experiment to this.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,7 +36,8 @@ class Experiment(Protocol):
     """What ``reglab.experiments.get(name)`` returns: config, training and claims."""
 
     NAME: str
-    Config: type  # frozen dataclass: seeds, quick(), the post's defaults
+    Config: type  # frozen dataclass (Rules): seeds, quick(), the post's defaults
+    SEED_AXIS: tuple[str, ...]  # the Result's arrays with a seed axis (patterns)
 
     def run(self, cfg: Any, *, progress: Progress | None = None) -> Result: ...
 
@@ -48,7 +52,13 @@ class Drawing(Protocol):
 
 @dataclass
 class Result:
-    """An experiment's measurements: named arrays plus its config and timings."""
+    """An experiment's measurements: named arrays plus its config and timings.
+
+    ``seed_axis`` declares which arrays have a leading seed axis (one row per seed
+    of config["seeds"]); every other array is shared by the seeds (data, grids,
+    the swept values). It is given as names or ``fnmatch`` patterns (``"*_W2"``)
+    and kept as the names it matches; storing, merging and extending runs read it.
+    """
 
     name: str
     config: dict[str, Any]
@@ -56,6 +66,22 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # e.g. members that diverged
     devices: str = ""  # where it trained, e.g. "2 CPU devices"
+    seed_axis: tuple[str, ...] = ()  # arrays whose leading axis is the seed
+
+    def __post_init__(self) -> None:
+        patterns = tuple(self.seed_axis)
+        self.seed_axis = tuple(
+            k for k in self.arrays if any(fnmatch.fnmatchcase(k, p) for p in patterns)
+        )
+        n = len(self.config.get("seeds", ()))
+        for k in self.seed_axis if n else ():
+            shape = np.shape(self.arrays[k])
+            if not shape or shape[0] != n:
+                raise ValueError(
+                    f"{self.name}: array {k!r} is declared with a seed axis but has"
+                    f" shape {shape} for {n} seeds — declare only arrays whose"
+                    " leading axis is the seed"
+                )
 
     def __getitem__(self, key: str) -> np.ndarray:
         return self.arrays[key]
@@ -72,6 +98,7 @@ class Result:
             "timings": self.timings,
             "notes": self.notes,
             "devices": self.devices,
+            "seed_axis": list(self.seed_axis),
         }
         (directory / "result.json").write_text(json.dumps(meta, indent=2))
 
@@ -83,7 +110,7 @@ class Result:
             arrays = {k: npz[k] for k in npz.files}
         return cls(
             meta["name"], meta["config"], arrays, meta["timings"], meta["notes"],
-            meta.get("devices", ""),
+            meta.get("devices", ""), tuple(meta.get("seed_axis", ())),
         )  # fmt: skip
 
 
@@ -253,31 +280,3 @@ def config_dict(cfg: Any) -> dict[str, Any]:
     for k, v in dataclasses.asdict(cfg).items():
         out[k] = list(v) if isinstance(v, tuple) else v
     return out
-
-
-def check_counts(cfg: Any, *names: str) -> None:
-    """Raise ValueError unless each named field of cfg is an integer >= 1."""
-    for name in names:
-        v = getattr(cfg, name)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-
-
-def check_moons_sizes(cfg: Any) -> None:
-    """Raise ValueError for a moons config whose batch or plotting grid cannot work."""
-    check_counts(cfg, "n_train", "n_test", "epochs", "batch_size", "record_every")
-    if cfg.n_train < 2 or cfg.batch_size > cfg.n_train:
-        raise ValueError(
-            f"n_train must be >= 2 and >= batch_size={cfg.batch_size}, got"
-            f" {cfg.n_train} — raise n_train or lower batch_size"
-        )
-    if cfg.grid_resolution < 2:
-        raise ValueError(
-            f"grid_resolution must be >= 2, got {cfg.grid_resolution} — e.g. 100"
-        )
-
-
-def check_choice(name: str, value: Any, allowed: Mapping | tuple) -> None:
-    """Raise ValueError if value is not among allowed."""
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {tuple(allowed)}, got {value!r}")

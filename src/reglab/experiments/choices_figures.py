@@ -8,13 +8,9 @@ import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
 from reglab.experiments.base import Claim, Figure, Result, mean_interval
-from reglab.experiments.choices import (
-    DROPOUT_COLUMNS,
-    boundary_lengths,
-    claims,
-    label,
-    strength_index,
-)
+from reglab.experiments.choices import claims
+from reglab.experiments.choices_dropout import DROPOUT_COLUMNS, boundary_lengths
+from reglab.experiments.choices_l2 import label, strength_index
 from reglab.experiments.plots import named_seed, plot_probability
 
 PASS, FAIL = "#b7e1b0", "#f4b6b0"  # verdict cell colours

@@ -11,31 +11,28 @@ the mean gradient magnitude of P (total variation per unit area).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import jax
 import numpy as np
 
 from reglab import nn
-from reglab.data import make_moons, make_moons_test
 from reglab.ensemble import Ensemble
-from reglab.experiments.base import (
-    Claim,
-    Progress,
-    Result,
-    Tally,
-    check_moons_sizes,
-    config_dict,
-)
-from reglab.experiments.weight_decay import plane_grid, prob_class1
+from reglab.experiments import moons
+from reglab.experiments.base import Claim, Progress, Result, Tally, config_dict
+from reglab.experiments.moons import boundary_length, prob_class1
+from reglab.experiments.rules import Interval, Rules, shrink
 from reglab.optim import OptimizerSpec
 from reglab.train import TrainSpec, predict, train
 
 NAME = "dropout"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared:
+# p_drop, the data and the grid
+SEED_AXIS = ("seeds", "prob*", "test_acc*", "train_acc*", "train_loss_curve*", "mc_*")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Rules):
     """Dropout on two moons (section 3); defaults are the post's section 7 row."""
 
     n_train: int = 300  # two moons, no flips
@@ -58,37 +55,25 @@ class Config:
     grid_resolution: int = 100  # decision-probability grid is resolution^2
     seeds: tuple[int, ...] = (0,)
 
-    def __post_init__(self) -> None:
-        check_moons_sizes(self)
-        if not 0.0 < self.p_drop < 1.0:
-            raise ValueError(
-                f"p_drop must be in (0, 1), got {self.p_drop} — the no-dropout"
-                " baseline is always trained beside it"
-            )
-        if self.n_mc < 1:
-            raise ValueError(f"n_mc must be >= 1, got {self.n_mc} — e.g. 3")
+    constraints = moons.constraints(
+        "n_train", "n_test", "epochs", "batch_size", "record_every",
+        "grid_resolution",
+        p_drop=Interval(
+            float, 0, 1, "neither",
+            fix="the no-dropout baseline is always trained beside it",
+        ),
+        n_mc=Interval(int, 1, None, fix="e.g. 3"),
+    )  # fmt: skip
+    QUICK = {"epochs": shrink(20)}  # 20x fewer epochs, same shapes
+
+    def validate(self) -> None:
+        """Raise ValueError for a batch larger than the data or widths not 2-...-2."""
+        moons.check_batch(self)
         if len(self.widths) < 3 or self.widths[0] != 2 or self.widths[-1] != 2:
             raise ValueError(
                 f"widths must be (2, hidden..., 2) with >= 1 hidden layer, got"
                 f" {self.widths!r}"
             )
-        if not self.seeds:
-            raise ValueError("seeds must hold at least one seed, e.g. (0,)")
-
-    def quick(self) -> Config:
-        """Return a smoke-run version: 20x fewer epochs, same shapes."""
-        return replace(self, epochs=max(1, self.epochs // 20))
-
-
-def boundary_length(p: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
-    """Return the length of the P = 0.5 contour of p (..., ny, nx) on grid (gx, gy)."""
-    side = p > 0.5
-    # crossings of vertical / horizontal grid segments by the curve
-    n_x = (side[..., :, 1:] != side[..., :, :-1]).sum(axis=(-2, -1))
-    n_y = (side[..., 1:, :] != side[..., :-1, :]).sum(axis=(-2, -1))
-    dx, dy = gx[1] - gx[0], gy[1] - gy[0]
-    # Cauchy-Crofton: E_theta[|cos| + |sin|] = 4 / pi, so L ~ (pi / 4)(n_x dx + n_y dy)
-    return (np.pi / 4) * (n_x * dx + n_y * dy)
 
 
 def mean_gradient(p: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
@@ -104,11 +89,10 @@ def _model(cfg: Config, mode: str) -> nn.MLPSpec:
 
 def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     """Train without/with dropout (per-batch and per-example masks); evaluate."""
-    data = make_moons(
-        cfg.n_train, noise=cfg.noise, flip_fraction=0.0, seed=cfg.data_seed
-    )
-    test = make_moons_test(cfg.n_test, noise=cfg.noise, seed=cfg.data_seed)
-    gx, gy, points = plane_grid(data.x, cfg.grid_resolution)
+    data, test, gx, gy, points = moons.draw(
+        cfg.n_train, cfg.n_test, noise=cfg.noise, flip_fraction=0.0,
+        seed=cfg.data_seed, resolution=cfg.grid_resolution,
+    )  # fmt: skip
     R = cfg.grid_resolution
     optimizer = OptimizerSpec("adam", beta1=cfg.beta1, beta2=cfg.beta2)
     schedule = {"learning_rate": cfg.learning_rate, "alpha": cfg.alpha, "tau": cfg.tau}
@@ -180,7 +164,10 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     arrays["mc_prob"] = np.stack(mc_prob).astype(np.float32)  # (S, n_mc, R, R)
     arrays["mc_mean"] = arrays["mc_prob"].mean(axis=1)  # (S, R, R)
     arrays["mc_test_acc"] = np.stack(mc_acc)  # (S, n_mc)
-    return Result(NAME, config_dict(cfg), arrays, tally.timings, tally.notes)
+    return Result(
+        NAME, config_dict(cfg), arrays, tally.timings, tally.notes,
+        seed_axis=SEED_AXIS,
+    )  # fmt: skip
 
 
 # --- claims --------------------------------------------------------------------------

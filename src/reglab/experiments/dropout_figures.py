@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.figure
 
 from reglab.experiments.base import Figure, Result
-from reglab.experiments.dropout import boundary_length
+from reglab.experiments.moons import boundary_length
 from reglab.experiments.plots import named_seed, plot_probability
 
 

@@ -20,20 +20,14 @@ there).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from reglab import data, nn, spectral
 from reglab.ensemble import Ensemble
-from reglab.experiments.base import (
-    Claim,
-    Progress,
-    Result,
-    check_choice,
-    check_counts,
-    config_dict,
-)
+from reglab.experiments.base import Claim, Progress, Result, config_dict
 from reglab.experiments.early_stopping_moments import (
     FLAT_FRACTION,
     SHIFT_FRACTION,
@@ -42,19 +36,30 @@ from reglab.experiments.early_stopping_moments import (
     shift_epochs,
     test_optimum,
 )
+from reglab.experiments.rules import Interval, Options, Rules, shrink
 from reglab.optim import OptimizerSpec
 from reglab.train import EarlyStopping, TrainSpec, log_spaced_epochs, predict, train
 
 NAME = "early_stopping"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared:
+# epochs and the inputs' spectrum
+SEED_AXIS = (
+    "train_loss",
+    "test_loss",
+    "train_accuracy",
+    "test_accuracy",
+    "cumulative_energy",
+    "rank_at_energy",
+    "user_*",
+    "own_*",
+)
 DATASETS = ("fashion_mnist", "mnist")
 N_BUNDLED_TRAIN = 5000  # training images bundled offline
 N_TEST_IMAGES = 10_000
-_COUNTS = ("n_train", "n_test", "epochs", "batch_size", "n_record", "n_snapshots")
-_COUNTS += ("energy_rank", "n_val", "val_every", "patience")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Rules):
     """The early-stopping run of section 5; defaults are the post's section 7 row."""
 
     dataset: str = "fashion_mnist"
@@ -81,19 +86,35 @@ class Config:
     patience: int = 50  # epochs without a new validation minimum before stopping
     seeds: tuple[int, ...] = (0,)
 
-    def __post_init__(self) -> None:
-        check_choice("dataset", self.dataset, DATASETS)
-        check_counts(self, *_COUNTS)
-        if not 2 <= self.n_train <= N_BUNDLED_TRAIN:
-            raise ValueError(
-                f"n_train must be in [2, {N_BUNDLED_TRAIN}] (the bundled training"
-                f" images), got {self.n_train} — lower n_train"
-            )
-        if self.n_test > N_TEST_IMAGES:
-            raise ValueError(
-                f"n_test must be in [1, {N_TEST_IMAGES}], got {self.n_test}"
-                f" — use {N_TEST_IMAGES} for the whole test set"
-            )
+    constraints = {
+        "dataset": Options(DATASETS),
+        "n_train": Interval(
+            int, 2, N_BUNDLED_TRAIN, fix="the bundled training images; lower n_train"
+        ),
+        "n_test": Interval(
+            int, 1, N_TEST_IMAGES, fix=f"use {N_TEST_IMAGES} for the whole test set"
+        ),
+        "epochs": Interval(int, 2, None, fix="an early and a late time"),
+        "batch_size": Interval(int, 1, None),
+        "n_record": Interval(int, 2, None),
+        "n_snapshots": Interval(
+            int, 3, None, fix="epoch 0, an early and a late time"
+        ),
+        "energy_rank": Interval(int, 1, None, fix="a count of PCs, e.g. 10"),
+        "energy_fraction": Interval(float, 0, 1, "right", fix="e.g. 0.9"),
+        "n_val": Interval(int, 1, None),
+        "val_every": Interval(int, 1, None),
+        "patience": Interval(int, 1, None),
+    }  # fmt: skip
+    # 10x fewer epochs and a shorter patience
+    QUICK = {
+        "epochs": shrink(10, floor=2),
+        "patience": shrink(5),
+        "val_every": shrink(5),
+    }
+
+    def validate(self) -> None:
+        """Raise ValueError for splits, batch, widths or energy rank that do not fit."""
         if self.n_val >= self.n_train:
             raise ValueError(
                 f"n_val must be < n_train={self.n_train}, got {self.n_val} — the"
@@ -110,33 +131,11 @@ class Config:
                 f"widths must be (784, hidden..., 10) for 28x28 images in 10 classes,"
                 f" got {self.widths!r} — e.g. (784, 128, 128, 10)"
             )
-        if self.n_record < 2 or self.n_snapshots < 3 or self.epochs < 2:
-            raise ValueError(
-                f"epochs must be >= 2, n_record >= 2 and n_snapshots >= 3 (epoch 0, an"
-                f" early and a late time), got {self.epochs}, {self.n_record} and"
-                f" {self.n_snapshots}"
-            )
         if self.energy_rank > self.widths[0]:
             raise ValueError(
                 f"energy_rank must be in [1, {self.widths[0]}] (a count of PCs), got"
                 f" {self.energy_rank} — e.g. 10"
             )
-        if not 0.0 < self.energy_fraction <= 1.0:
-            raise ValueError(
-                f"energy_fraction must be in (0, 1], got {self.energy_fraction}"
-                " — e.g. 0.9"
-            )
-        if not self.seeds:
-            raise ValueError("seeds must hold at least one seed, e.g. (0,)")
-
-    def quick(self) -> Config:
-        """Return a smoke-run version: 10x fewer epochs and a shorter patience."""
-        return replace(
-            self,
-            epochs=max(2, self.epochs // 10),
-            patience=max(1, self.patience // 5),
-            val_every=max(1, self.val_every // 5),
-        )
 
 
 def load_data(cfg: Config) -> tuple[np.ndarray, ...]:
@@ -178,12 +177,61 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         snapshot_epochs=snapshot_epochs,
         progress=progress_of(0),
     )
+    user, own, user_arrays = _user_runs(
+        cfg, spec, ensemble, (x, y, x_test, y_test), record, progress_of
+    )
+    if progress is not None:
+        progress(3 * E, 3 * E)
+    arrays = {
+        "record_epochs": main.record_epochs,  # (R,)
+        "train_loss": main.history["train"]["loss"][:, 0],  # (S, R)
+        "test_loss": main.history["test"]["loss"][:, 0],
+        "train_accuracy": main.history["train"]["accuracy"][:, 0],
+        "test_accuracy": main.history["test"]["accuracy"][:, 0],
+        **_spectrum(cfg, x, main),
+        **user_arrays,
+        "own_test_loss": own.history["test"]["loss"][:, 0],  # (S, R) at record_epochs
+        "own_test_accuracy": own.history["test"]["accuracy"][:, 0],
+    }
+    runs = (main, user, own)
+    return Result(
+        NAME,
+        config_dict(cfg),
+        arrays,
+        timings={
+            "compile_s": sum(r.compile_seconds for r in runs),
+            "run_s": sum(r.run_seconds for r in runs),
+        },
+        notes=main.failures
+        + [f"user run: {f}" for f in user.failures]
+        + [f"own run: {f}" for f in own.failures],
+        seed_axis=SEED_AXIS,
+    )
+
+
+def _spectrum(cfg: Config, x: np.ndarray, main: Any) -> dict[str, np.ndarray]:
+    """Return the energy of W1(t) - W1(0) along the inputs' principal components."""
     pcs = spectral.principal_components(x)
     W1 = main.snapshots["W1"][:, 0]  # (S, n_snap, D, H)
     delta_W = W1 - W1[:, :1]  # (S, n_snap, D, H): W1(t) - W1(0)
     cum = spectral.cumulative_energy(delta_W, pcs.components)  # (S, n_snap, D)
-    rank = spectral.rank_at_energy(delta_W, pcs.components, cfg.energy_fraction)
+    return {
+        "snapshot_epochs": main.snapshot_epochs,  # (n_snap,)
+        "cumulative_energy": cum.astype(np.float32),  # (S, n_snap, D)
+        "isotropic_energy": spectral.isotropic_cumulative_energy(x.shape[1]),  # (D,)
+        "pc_eigenvalues": pcs.eigenvalues,  # (D,)
+        "rank_at_energy": spectral.rank_at_energy(
+            delta_W, pcs.components, cfg.energy_fraction
+        ),  # (S, n_snap)
+    }
 
+
+def _user_runs(cfg: Config, spec: TrainSpec, ensemble: Ensemble, images: tuple,
+               record: np.ndarray, progress_of) -> tuple[Any, Any, dict]:  # fmt: skip
+    """Train the user's early-stopped run and its never-stopped twin; return both
+    and the user run's arrays (validation curve, stop, best epoch, test scores)."""
+    x, y, x_test, y_test = images
+    E = cfg.epochs
     # --- user run: hold out a validation split, stop on its loss ------------------
     x_fit, y_fit, x_val, y_val = data.train_val_split(
         x, y, cfg.n_val, seed=cfg.data_seed
@@ -212,50 +260,22 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         record=record,
         progress=progress_of(2 * E),
     )
-    if progress is not None:
-        progress(3 * E, 3 * E)
     val_loss = user.history["val"]["loss"][:, 0]  # (S, R_val)
     stopped = user.stopped_epoch[:, 0]  # (S,)
     # the trainer quits at a chunk boundary; later record slots were never filled
     val_loss = np.where(val_epochs[None, :] <= stopped[:, None], val_loss, np.nan)
-    logits = predict(model, user.params, x_test)[:, 0]  # (S, n_test, K)
+    logits = predict(spec.model, user.params, x_test)[:, 0]  # (S, n_test, K)
     log_p = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
     user_test_loss = -np.take_along_axis(log_p, y_test[None, :, None], -1).mean((1, 2))
-    user_test_acc = (logits.argmax(-1) == y_test).mean(-1)  # (S,)
-
     arrays = {
-        "record_epochs": main.record_epochs,  # (R,)
-        "train_loss": main.history["train"]["loss"][:, 0],  # (S, R)
-        "test_loss": main.history["test"]["loss"][:, 0],
-        "train_accuracy": main.history["train"]["accuracy"][:, 0],
-        "test_accuracy": main.history["test"]["accuracy"][:, 0],
-        "snapshot_epochs": main.snapshot_epochs,  # (n_snap,)
-        "cumulative_energy": cum.astype(np.float32),  # (S, n_snap, D)
-        "isotropic_energy": spectral.isotropic_cumulative_energy(x.shape[1]),  # (D,)
-        "pc_eigenvalues": pcs.eigenvalues,  # (D,)
-        "rank_at_energy": rank,  # (S, n_snap)
         "val_epochs": val_epochs,  # (R_val,)
         "user_val_loss": val_loss,  # (S, R_val), NaN after the stop
         "user_best_epoch": user.best_epoch[:, 0],  # (S,)
         "user_stopped_epoch": stopped,  # (S,)
         "user_test_loss": user_test_loss,  # (S,)
-        "user_test_accuracy": user_test_acc,  # (S,)
-        "own_test_loss": own.history["test"]["loss"][:, 0],  # (S, R) at record_epochs
-        "own_test_accuracy": own.history["test"]["accuracy"][:, 0],
+        "user_test_accuracy": (logits.argmax(-1) == y_test).mean(-1),  # (S,)
     }
-    runs = (main, user, own)
-    return Result(
-        NAME,
-        config_dict(cfg),
-        arrays,
-        timings={
-            "compile_s": sum(r.compile_seconds for r in runs),
-            "run_s": sum(r.run_seconds for r in runs),
-        },
-        notes=main.failures
-        + [f"user run: {f}" for f in user.failures]
-        + [f"own run: {f}" for f in own.failures],
-    )
+    return user, own, arrays
 
 
 def claims(result: Result) -> list[Claim]:

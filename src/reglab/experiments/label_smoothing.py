@@ -16,24 +16,33 @@ there).
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from reglab import data, metrics, nn
 from reglab.ensemble import Ensemble
-from reglab.experiments.base import (
-    Claim,
-    Progress,
-    Result,
-    Tally,
-    config_dict,
-)
+from reglab.experiments.base import Claim, Progress, Result, Tally, config_dict
+from reglab.experiments.rules import Interval, Rules, shrink
 from reglab.optim import OptimizerSpec
 from reglab.train import TrainSpec, log_spaced_epochs, predict, train
 
 NAME = "label_smoothing"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared:
+# the swept smoothings, record epochs and table labels
+SEED_AXIS = (
+    "seeds",
+    "train_*",
+    "test_*",
+    "ts_*",
+    "val_*",
+    "table",
+    "temperature",
+    "wrong_confidence",
+    "fraction_confident_wrong",
+    "diverged",
+)
 MNIST_TRAIN = 5000  # images in the bundled training subset
 MNIST_TEST = 10000
 TABLE_ROWS = (
@@ -49,7 +58,7 @@ ACCURACY_TOLERANCE = 0.01  # "smoothing does not improve accuracy": by < 1 point
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Rules):
     """The post's section 7 row for label smoothing, plus the measurement plan."""
 
     n_train: int = 1000  # stratified subset of the bundled MNIST training images
@@ -71,14 +80,22 @@ class Config:
     data_seed: int = 0  # which images train, validate and test
     seeds: tuple[int, ...] = (0,)
 
-    def __post_init__(self) -> None:
-        for name in ("seeds", "widths", "smoothings"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        if not 1 <= self.n_train < MNIST_TRAIN:
-            raise ValueError(
-                f"n_train must be in [1, {MNIST_TRAIN - 1}] (the bundled MNIST"
-                f" training images), got {self.n_train} — the post uses 1000"
-            )
+    constraints = {
+        "n_train": Interval(
+            int, 1, MNIST_TRAIN - 1,
+            fix="the bundled MNIST training images; the post uses 1000",
+        ),
+        "epochs": Interval(int, 1, None, fix="the post uses 250"),
+        "n_bins": Interval(int, 2, None, fix="the post uses 15 bins"),
+        "n_boot": Interval(int, 1, None, fix="e.g. 100"),
+        "confident": Interval(float, 0, 1, "neither", fix="the post uses 0.8"),
+        "record_points": Interval(int, 2, None, fix="e.g. 20"),
+    }  # fmt: skip
+    # 1/10 of the epochs, fewer bootstrap resamples
+    QUICK = {"epochs": shrink(10), "n_boot": functools.partial(min, 50)}
+
+    def validate(self) -> None:
+        """Raise ValueError for splits, widths or smoothings that do not fit."""
         if not 0 <= self.n_val <= MNIST_TRAIN - self.n_train:
             raise ValueError(
                 f"n_val must be in [0, {MNIST_TRAIN - self.n_train}] (the bundled"
@@ -106,30 +123,11 @@ class Config:
                 f"smoothings must stay below 0.9 = (K-1)/K, where the targets become"
                 f" uniform, got {eps[-1]} — the post sweeps [0, 0.2]"
             )
-        if self.epochs < 1 or not 1 <= self.batch_size <= self.n_train:
+        if not 1 <= self.batch_size <= self.n_train:
             raise ValueError(
-                f"epochs must be >= 1 and batch_size in [1, n_train={self.n_train}],"
-                f" got {self.epochs} and {self.batch_size} — the post uses 250, 32"
+                f"batch_size must be in [1, n_train={self.n_train}], got"
+                f" {self.batch_size} — the post uses 32"
             )
-        if self.n_bins < 2 or self.n_boot < 1:
-            raise ValueError(
-                f"n_bins must be >= 2 and n_boot >= 1, got {self.n_bins} and"
-                f" {self.n_boot} — the post uses 15 bins"
-            )
-        if not 0.0 < self.confident < 1.0:
-            raise ValueError(
-                f"confident must be in (0, 1), got {self.confident} — the post uses 0.8"
-            )
-        if self.record_points < 2:
-            raise ValueError(f"record_points must be >= 2, got {self.record_points}")
-        if not self.seeds:
-            raise ValueError("seeds must hold at least one seed, got () — e.g. (0,)")
-
-    def quick(self) -> Config:
-        """Return a smoke-run version: 1/10 of the epochs, fewer resamples."""
-        return dataclasses.replace(
-            self, epochs=max(1, self.epochs // 10), n_boot=min(self.n_boot, 50)
-        )
 
 
 def _split(cfg: Config):
@@ -268,6 +266,7 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         arrays,
         tally.timings,
         tally.notes,
+        seed_axis=SEED_AXIS,
     )
 
 

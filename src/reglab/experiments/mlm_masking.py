@@ -11,21 +11,25 @@ its rule inside a binomial band.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import jax
 import numpy as np
 
 from reglab.data import mask_tokens
 from reglab.experiments.base import Claim, Progress, Result, config_dict
+from reglab.experiments.rules import Interval, NonEmpty, Rules
 
 NAME = "mlm_masking"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared:
+# the text, its vocabulary and the first seed's examples
+SEED_AXIS = ("counts_*",)
 SPECIAL = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
 KINDS = ("mask", "random", "keep")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Rules):
     """How the text is cut into a batch and how often the masking is drawn."""
 
     p_selects: tuple[float, ...] = (0.15, 0.20)  # BERT's rate and the post's
@@ -36,20 +40,13 @@ class Config:
     band_sigmas: float = 4.0  # binomial band half-width, in standard deviations
     seeds: tuple[int, ...] = (0,)
 
-    def __post_init__(self) -> None:
-        if not self.seeds:
-            raise ValueError("seeds must hold at least one seed, got () — e.g. (0,)")
-        if not self.p_selects:
-            raise ValueError("p_selects is empty; give at least one rate, e.g. 0.15")
-        if self.seq_len < 4 or self.n_sequences < 1 or self.n_draws < 1:
-            raise ValueError(
-                "seq_len must be >= 4 and n_sequences, n_draws >= 1, got"
-                f" {self.seq_len}, {self.n_sequences}, {self.n_draws}"
-            )
-
-    def quick(self) -> Config:
-        """Return a smoke-run version with fewer draws."""
-        return replace(self, n_draws=20)
+    constraints = {
+        "p_selects": NonEmpty("rate", "e.g. (0.15,)"),
+        "seq_len": Interval(int, 4, None, fix="e.g. 64"),
+        "n_sequences": Interval(int, 1, None),
+        "n_draws": Interval(int, 1, None),
+    }
+    QUICK = {"n_draws": 20}  # fewer draws
 
 
 def real_text() -> str:
@@ -124,7 +121,8 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         if progress is not None:
             progress(i + 1, len(cfg.p_selects))
     arrays["vocab"] = np.array(vocab)
-    return Result(NAME, config_dict(cfg), arrays, {"compile_s": 0.0, "run_s": 0.0})
+    timings = {"compile_s": 0.0, "run_s": 0.0}
+    return Result(NAME, config_dict(cfg), arrays, timings, seed_axis=SEED_AXIS)
 
 
 def counts(result: Result, i: int, s: int | None = None) -> dict[str, int]:

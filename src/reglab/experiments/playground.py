@@ -19,7 +19,7 @@ from __future__ import annotations
 import collections
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -27,8 +27,9 @@ import numpy as np
 from reglab import nn
 from reglab.data.moons import MoonsPreset
 from reglab.ensemble import Ensemble
-from reglab.experiments.base import Claim, Progress, Result, check_choice, config_dict
-from reglab.experiments.weight_decay import plane_grid, prob_class1
+from reglab.experiments.base import Claim, Progress, Result, config_dict
+from reglab.experiments.moons import plane_grid, prob_class1
+from reglab.experiments.rules import Rules, check_choice
 from reglab.optim import OPTIMIZERS, PENALTIES, OptimizerSpec
 from reglab.train import (
     Chunk,
@@ -40,6 +41,18 @@ from reglab.train import (
 )
 
 NAME = "playground"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared:
+# the data, grid and record epochs
+SEED_AXIS = (
+    "prob",
+    "train_loss",
+    "test_loss",
+    "train_accuracy",
+    "test_accuracy",
+    "flip_fit",
+    "diverged",
+    "params_*",
+)
 MAX_MEMBERS = 8  # the live setting + 7 pins
 # Members train padded to the next of these widths (copies of the last member): a
 # slider never recompiles, a pin past 2 or 4 members compiles once, and the lone
@@ -74,7 +87,7 @@ REGULARIZERS = ("l2_strength", "l1_strength", "max_norm", "p_drop", "smoothing")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Rules):
     """A playground page; defaults are the post's weight-decay row, one member."""
 
     n_train: int = 250
@@ -98,9 +111,10 @@ class Config:
     smoothings: tuple[float, ...] = (0.0,)
     seeds: tuple[int, ...] = (0,)  # the page's "seeds k" is 0..k-1
 
-    def __post_init__(self) -> None:
-        if not self.seeds:
-            raise ValueError("seeds must hold at least one seed, got () — e.g. [0]")
+    QUICK = {"epochs": 100}  # 100 epochs, same shapes
+
+    def validate(self) -> None:
+        """Raise ValueError for members, choices or data the page cannot train."""
         lengths = {f: len(getattr(self, f)) for f in MEMBER_FIELDS}
         n = max(lengths.values())
         if min(lengths.values()) == 0 or n > MAX_MEMBERS:
@@ -150,10 +164,6 @@ class Config:
             {k: getattr(self, f)[m] for f, k in MEMBER_FIELDS.items()}
             for m in range(self.n_members)
         ]
-
-    def quick(self) -> Config:
-        """Return a smoke-run version: 100 epochs, same shapes."""
-        return replace(self, epochs=100)
 
 
 def model(cfg: Config) -> nn.MLPSpec:
@@ -281,7 +291,10 @@ def result(cfg: Config, p: Problem, trained: TrainResult) -> Result:
         **{f"params_{k}": v for k, v in params.items()},
     }
     timings = {"compile_s": trained.compile_seconds, "run_s": trained.run_seconds}
-    return Result(NAME, config_dict(cfg), arrays, timings, list(trained.failures))
+    return Result(
+        NAME, config_dict(cfg), arrays, timings, list(trained.failures),
+        seed_axis=SEED_AXIS,
+    )  # fmt: skip
 
 
 def run(cfg: Config, *, progress: Progress | None = None) -> Result:

@@ -11,30 +11,38 @@ matplotlib).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from reglab import nn
-from reglab.data import make_moons, make_moons_test
 from reglab.ensemble import Ensemble
-from reglab.experiments.base import (
-    Claim,
-    Progress,
-    Result,
-    Tally,
-    check_moons_sizes,
-    config_dict,
-)
+from reglab.experiments import moons
+from reglab.experiments.base import Claim, Progress, Result, Tally, config_dict
+from reglab.experiments.moons import prob_class1
+from reglab.experiments.rules import Each, Interval, Rules, shrink
 from reglab.optim import OptimizerSpec
 from reglab.train import TrainSpec, predict, train
 
 NAME = "weight_decay"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared:
+# the swept strengths, data and grid
+SEED_AXIS = (
+    "seeds",
+    "*_W2",
+    "*_train_acc",
+    "*_train_acc_clean",
+    "*_test_acc",
+    "*_flip_fit",
+    "*_train_loss_curve",
+    "*_diverged",
+    "*_prob",
+)
 SWEEPS = ("l2", "l1", "prox")  # prox: the L1 sweep again, by soft-thresholding
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Rules):
     """The weight-decay sweeps of section 2.1; defaults are the post's section 7 row."""
 
     n_train: int = 250  # two moons, section 2.1
@@ -68,8 +76,19 @@ class Config:
     grid_resolution: int = 100  # decision-probability grid is resolution^2
     seeds: tuple[int, ...] = (0,)
 
-    def __post_init__(self) -> None:
-        check_moons_sizes(self)
+    constraints = moons.constraints(
+        "n_train", "n_test", "epochs", "batch_size", "record_every",
+        "grid_resolution",
+        prox_strengths=Each(Interval(float, 0, None)),
+        near_zero=Interval(
+            float, 0, 1, "neither", fix="a fraction of each matrix's std, e.g. 0.01"
+        ),
+    )  # fmt: skip
+    QUICK = {"epochs": shrink(20)}  # 20x fewer epochs, same shapes
+
+    def validate(self) -> None:
+        """Raise ValueError for widths without W2 or a sweep without its baseline."""
+        moons.check_batch(self)
         if len(self.widths) < 4 or self.widths[0] != 2 or self.widths[-1] != 2:
             raise ValueError(
                 f"widths must be (2, hidden, hidden, ..., 2) with >= 2 hidden layers"
@@ -82,8 +101,6 @@ class Config:
                     f"{name} must be >= 0 and include 0.0 (the unregularized"
                     f" baseline), got {v!r}"
                 )
-        if any(s < 0 for s in self.prox_strengths):
-            raise ValueError(f"prox_strengths must be >= 0, got {self.prox_strengths}")
         for name, sweep in (
             ("l2_moderate", "l2_strengths"),
             ("l2_mid", "l2_strengths"),
@@ -94,32 +111,6 @@ class Config:
                     f"{name}={getattr(self, name)} must be one of {sweep}"
                     f" {getattr(self, sweep)!r} — pick a swept strength"
                 )
-        if not 0 < self.near_zero < 1:
-            raise ValueError(
-                f"near_zero must be in (0, 1) (a fraction of each matrix's std), got"
-                f" {self.near_zero!r} — e.g. 0.01"
-            )
-        if not self.seeds:
-            raise ValueError("seeds must hold at least one seed, e.g. (0,)")
-
-    def quick(self) -> Config:
-        """Return a smoke-run version: 20x fewer epochs, same shapes."""
-        return replace(self, epochs=max(1, self.epochs // 20))
-
-
-def plane_grid(x: np.ndarray, resolution: int, margin: float = 0.5):
-    """Return (gx (R,), gy (R,), points (R*R, 2)) covering x's bounding box + margin."""
-    lo, hi = x.min(axis=0) - margin, x.max(axis=0) + margin
-    gx = np.linspace(lo[0], hi[0], resolution, dtype=np.float32)
-    gy = np.linspace(lo[1], hi[1], resolution, dtype=np.float32)
-    X, Y = np.meshgrid(gx, gy)  # (R, R): rows follow y, columns follow x
-    return gx, gy, np.stack([X.ravel(), Y.ravel()], axis=1)
-
-
-def prob_class1(logits: np.ndarray) -> np.ndarray:
-    """Return P(class 1) from two-class logits (..., 2)."""
-    # softmax over two classes: p_1 = sigmoid(z_1 - z_0)
-    return 1.0 / (1.0 + np.exp(-(logits[..., 1] - logits[..., 0])))
 
 
 def near_zero_fraction(W: np.ndarray, relative: float) -> np.ndarray:
@@ -156,14 +147,10 @@ def _model(cfg: Config) -> nn.MLPSpec:
 
 def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     """Train the L2+L1 ensemble (and the proximal L1 sweep); evaluate final models."""
-    data = make_moons(
-        cfg.n_train,
-        noise=cfg.noise,
-        flip_fraction=cfg.flip_fraction,
-        seed=cfg.data_seed,
-    )
-    test = make_moons_test(cfg.n_test, noise=cfg.noise, seed=cfg.data_seed)
-    gx, gy, points = plane_grid(data.x, cfg.grid_resolution)
+    data, test, gx, gy, points = moons.draw(
+        cfg.n_train, cfg.n_test, noise=cfg.noise, flip_fraction=cfg.flip_fraction,
+        seed=cfg.data_seed, resolution=cfg.grid_resolution,
+    )  # fmt: skip
     R = cfg.grid_resolution
     schedule = {"learning_rate": cfg.learning_rate, "alpha": cfg.alpha, "tau": cfg.tau}
     l2, l1 = cfg.l2_strengths, cfg.l1_strengths
@@ -237,7 +224,10 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
             arrays[f"{name}_diverged"] = res.diverged[:, a:b]
             if name != "prox":  # boundaries are drawn for the post's two sweeps
                 arrays[f"{name}_prob"] = grid_p[:, a:b].astype(np.float32)
-    return Result(NAME, config_dict(cfg), arrays, tally.timings, tally.notes)
+    return Result(
+        NAME, config_dict(cfg), arrays, tally.timings, tally.notes,
+        seed_axis=SEED_AXIS,
+    )  # fmt: skip
 
 
 def swept_index(result: Result, sweep: str, key: str) -> int:

@@ -18,7 +18,9 @@ from reglab import experiments
 from reglab.experiments.base import Result
 from reglab.lab import LabError, sweep
 from reglab.lab.runner import Lab, Plan, merge
+from reglab.lab.worker import Checkpoint, Outcome, Progress, Task, work
 from reglab.progress import Bars
+from reglab.store import Run
 
 
 @dataclasses.dataclass
@@ -44,25 +46,24 @@ class InlineExecutor:
     def __init__(self) -> None:
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         # checkpoints cannot wait for the task's end: the driver takes them at once
-        self.urgent: Callable[[tuple], None] | None = None
-        sweep.EVENTS = self
+        self.urgent: Callable[[Checkpoint], None] | None = None
 
-    def put(self, event: tuple) -> None:
-        """Take an event from the task (sweep.report), in this process."""
-        if self.urgent is not None and event[0] == "checkpoint":
+    def put(self, event: Progress | Checkpoint) -> None:
+        """Take an event from the task, in this process: it is the task's sink."""
+        if self.urgent is not None and isinstance(event, Checkpoint):
             self.urgent(event)
         else:
             self.events.put(event)
 
     def run(self, fn, tasks):
         """Yield (tag, result or exception) for each task, in order."""
-        for tag, args in tasks:
+        for tag, task in tasks:
             try:
-                yield tag, fn(*args)
+                yield tag, fn(task, self)
             except Exception as e:  # noqa: BLE001 - reported as the task's failure
                 yield tag, e
 
-    def drain(self) -> list[tuple]:
+    def drain(self) -> list[Progress | Checkpoint]:
         """Return the progress events sent since the last drain."""
         out = []
         while not self.events.empty():
@@ -72,7 +73,6 @@ class InlineExecutor:
     def close(self, *, cancel: bool) -> None:
         """Nothing to stop."""
         del cancel
-        sweep.EVENTS = None
 
 
 def make_executor(jobs: int, n_tasks: int, kind: str = "local"):
@@ -95,6 +95,151 @@ def make_executor(jobs: int, n_tasks: int, kind: str = "local"):
     return sweep.LocalExecutor(jobs, env={ENV: share})
 
 
+@dataclasses.dataclass
+class Jobs:
+    """The driver's state over one ``execute``: each job's plan, runs and outcome.
+
+    A job is named by its tag; it goes plan -> task -> outcome -> done, and a
+    trained group that will not join its stored ones goes round again as one
+    whole group (``Lab.plan(..., whole=True)``).
+    """
+
+    lab: Lab
+    out: Path | None
+    tags: list[str]
+    plans: dict[str, Plan]
+    running: dict[str, list[Run]] = dataclasses.field(default_factory=dict)
+    to_render: dict[str, Result] = dataclasses.field(default_factory=dict)
+    trained: set[str] = dataclasses.field(default_factory=set)
+    done: dict[str, Done] = dataclasses.field(default_factory=dict)
+    failed: dict[int, str] = dataclasses.field(default_factory=dict)  # index -> why
+
+    def task(self, tag: str) -> Task:
+        """Return the worker's task of a planned job: render it if stored, or train."""
+        plan = self.plans[tag]
+        if plan.cached:
+            whole = merge(plan.parts)
+            if whole is not None:
+                self.to_render[tag] = whole
+                return Task(plan.name, plan.cfg, tag, self.out, whole)
+            # stored groups that will not join: train all again
+            self.plans[tag] = plan = self.lab.plan(plan.name, plan.cfg, whole=True)
+        self.running[tag] = self.lab.begin(plan)
+        render_now = self.out if not plan.parts else None  # else: once merged
+        return Task(plan.name, plan.train_cfg, tag, render_now, resume=plan.resume)
+
+    def record(self, tag: str, outcome: Outcome, console) -> Task | None:
+        """Store a task's outcome; return the job's next task, or None once done."""
+        plan, (trained, section) = self.plans[tag], outcome
+        if trained is None:  # rendered a stored result
+            self.finish(tag, self.to_render[tag], section)
+            return None
+        self.trained.add(tag)
+        result = self.lab.finish(plan, self.running.pop(tag), trained)
+        if result is None:
+            console.print(f"{plan.name}: seeds do not join; training all again")
+            self.plans[tag] = self.lab.plan(plan.name, plan.cfg, whole=True)
+            return self.task(tag)
+        if section is None and self.out is not None:  # render the merged seeds
+            self.to_render[tag] = result
+            return Task(plan.name, plan.cfg, tag, self.out, result)
+        self.finish(tag, result, section)
+        return None
+
+    def finish(self, tag: str, result: Result, section: Any) -> None:
+        """Record a job's claims and mark it done."""
+        plan = self.plans[tag]
+        if section is not None:
+            claims = section.claims
+        else:
+            claims = experiments.get(plan.name).claims(result)
+        self.lab.record_claims(plan, claims)
+        self.done[tag] = Done(plan.name, plan.cfg, plan, result, claims, section,
+                              trained=tag in self.trained)  # fmt: skip
+
+    def checkpoint(self, event: Checkpoint) -> None:
+        """Store a running job's checkpoint as its runs' 'last'."""
+        if event.tag in self.running:
+            self.lab.checkpoint(self.running[event.tag], event.call, event.arrays)
+
+    def take_events(self, executor, bars: Bars) -> None:
+        """Drain the executor's events: checkpoints to the store, progress to bars."""
+        for event in executor.drain():
+            if isinstance(event, Checkpoint):
+                self.checkpoint(event)
+            elif event.tag not in self.done:
+                bars.update(event.tag, event.done, event.total)
+
+    def record_failure(self, tag: str, error: BaseException, executor) -> None:
+        """Mark a job's runs failed; raise unless the executor keeps going."""
+        why = fail(self.lab, self.running.pop(tag, []), error)
+        if not getattr(executor, "keep_going", False):
+            raise LabError(
+                f"{self.plans[tag].name} failed: {type(error).__name__}: {error}"
+            ) from error
+        self.failed[self.tags.index(tag)] = why  # the others still complete
+
+    def stop(self, status: str, why: str) -> None:
+        """End every running job's runs with status (interrupted or failed)."""
+        for runs in self.running.values():
+            self.lab.end(runs, status, why)
+
+
+def plan_jobs(lab: Lab, jobs: list[tuple[str, Any]], out: Path | None, console) -> Jobs:
+    """Return every job planned against the store (its notes printed), by tag."""
+    tags = [f"{n}[{i}]" if len(jobs) > 1 and out is None else n for i, (n, _) in
+            enumerate(jobs)]  # fmt: skip
+    plans = {tag: lab.plan(n, c) for tag, (n, c) in zip(tags, jobs, strict=True)}
+    for plan in plans.values():
+        for note in plan.notes:
+            console.print(f"[yellow]{note}[/]", highlight=False)
+    return Jobs(lab, out, tags, plans)
+
+
+def first_tasks(state: Jobs, on_done: Callable[[Done], None] | None) -> list[Task]:
+    """Return the tasks to hand out, longest first; stored jobs with nothing to draw
+    are done at once."""
+    order = sorted(
+        state.tags,
+        key=lambda t: experiments.LONGEST_FIRST.index(state.plans[t].name),
+    )
+    queued = []
+    for tag in order:
+        task = state.task(tag)
+        if state.out is None and task.result is not None:  # stored, nothing to draw
+            state.record(tag, Outcome(None, None), None)
+            if on_done:
+                on_done(state.done[tag])
+        else:
+            queued.append(task)
+    return queued
+
+
+def run_tasks(state: Jobs, queued: list[Task], executor, console, no_progress: bool,
+              on_done: Callable[[Done], None] | None) -> None:  # fmt: skip
+    """Hand the tasks to the executor until every job is done or has failed."""
+    with Bars(console, no_progress) as bars:
+        for task in queued:
+            bars.add(task.tag)
+        while queued:
+            batch, queued = [(t.tag, t) for t in queued], []
+            for tag, value in executor.run(work, batch):
+                state.take_events(executor, bars)
+                if tag is None:  # a tick while tasks run
+                    continue
+                if isinstance(value, BaseException):
+                    state.record_failure(tag, value, executor)
+                    bars.finish(tag)
+                    continue
+                again = state.record(tag, value, console)
+                if again is not None:
+                    queued.append(again)
+                    continue
+                if on_done:
+                    on_done(state.done[tag])
+                bars.finish(tag)
+
+
 def execute(
     lab: Lab,
     jobs: list[tuple[str, Any]],
@@ -106,122 +251,28 @@ def execute(
     on_done: Callable[[Done], None] | None = None,
 ) -> list[Done]:
     """Run every job through the lab; return them done, in the order given."""
-    from reglab.reproduce import work
-
-    tags = [f"{n}[{i}]" if len(jobs) > 1 and out is None else n for i, (n, _) in
-            enumerate(jobs)]  # fmt: skip
-    plans = {tag: lab.plan(n, c) for tag, (n, c) in zip(tags, jobs, strict=True)}
-    for plan in plans.values():
-        for note in plan.notes:
-            console.print(f"[yellow]{note}[/]", highlight=False)
-    running: dict[str, list] = {}
-    results: dict[str, Done] = {}
-    order = sorted(tags, key=lambda t: experiments.LONGEST_FIRST.index(plans[t].name))
-
-    def task(tag: str, plan: Plan) -> tuple:
-        if plan.cached:
-            whole = merge(plan.parts)
-            if whole is None:  # stored groups that will not join: train all again
-                plans[tag] = plan = lab.plan(plan.name, plan.cfg, whole=True)
-            else:
-                section_result[tag] = whole
-                return (tag, (plan.name, plan.cfg, out, whole))
-        running[tag] = lab.begin(plan)
-        render_now = out if not plan.parts else None
-        return (tag, (plan.name, plan.train_cfg, render_now, None, tag, plan.resume))
-
-    def record(tag: str, value) -> tuple | None:
-        plan = plans[tag]
-        trained, section = value
-        if trained is None:  # rendered a stored result
-            result = section_result[tag]
-        else:
-            trained_tags.add(tag)
-            result = lab.finish(plan, running.pop(tag), trained)
-            if result is None:
-                console.print(f"{plan.name}: seeds do not join; training all again")
-                plans[tag] = lab.plan(plan.name, plan.cfg, whole=True)
-                return task(tag, plans[tag])
-            if section is None and out is not None:
-                section_result[tag] = result
-                return (tag, (plan.name, plan.cfg, out, result))
-        mod = experiments.get(plan.name)
-        claims = section.claims if section is not None else mod.claims(result)
-        lab.record_claims(plan, claims)
-        done = Done(plan.name, plan.cfg, plan, result, claims, section,
-                    trained=tag in trained_tags)  # fmt: skip
-        results[tag] = done
-        if on_done:
-            on_done(done)
-        return None
-
-    def checkpoint(event: tuple) -> None:  # ("checkpoint", tag, call, arrays)
-        _, tag, call, arrays = event
-        if tag in running:
-            lab.checkpoint(running[tag], call, arrays)
-
+    state = plan_jobs(lab, jobs, out, console)
     if hasattr(executor, "urgent"):
-        executor.urgent = checkpoint
-    section_result: dict[str, Result] = {}
-    trained_tags: set[str] = set()
-    failed: dict[int, str] = {}  # job index -> why (executors that keep going)
-    queue_ = []
+        executor.urgent = state.checkpoint
     try:  # a stored job's on_done may refuse (a bad --metric): nothing is left running
-        for tag in order:
-            t = task(tag, plans[tag])
-            if out is None and t[1][3] is not None:  # stored, nothing to draw
-                record(tag, (None, None))
-            else:
-                queue_.append(t)
-        with Bars(console, no_progress) as bars:
-            for tag, _ in queue_:
-                bars.add(tag)
-            while queue_:
-                batch, queue_ = queue_, []
-                for tag, value in executor.run(work, batch):
-                    for event in executor.drain():
-                        if event[0] == "checkpoint":
-                            checkpoint(event)
-                            continue
-                        name_, d, t = event
-                        for tg in tags:
-                            if plans[tg].name == name_ and tg not in results:
-                                bars.update(tg, d, t)
-                    if tag is None:
-                        continue
-                    if isinstance(value, BaseException):
-                        why = fail(lab, running.pop(tag, []), value)
-                        if not getattr(executor, "keep_going", False):
-                            raise LabError(
-                                f"{plans[tag].name} failed: {type(value).__name__}:"
-                                f" {value}"
-                            ) from value
-                        failed[tags.index(tag)] = why  # the others still complete
-                        bars.finish(tag)
-                        continue
-                    again = record(tag, value)
-                    if again is not None:
-                        queue_.append(again)
-                    else:
-                        bars.finish(tag)
+        queued = first_tasks(state, on_done)
+        run_tasks(state, queued, executor, console, no_progress, on_done)
     except KeyboardInterrupt:
         executor.close(cancel=True)
-        for runs in running.values():
-            lab.end(runs, "interrupted", "stopped by Ctrl-C")
-        saved = ", ".join(d.name for d in results.values()) or "nothing new"
+        state.stop("interrupted", "stopped by Ctrl-C")
+        saved = ", ".join(d.name for d in state.done.values()) or "nothing new"
         raise Interrupted(
             f"interrupted: stopped the workers; saved {saved}; the same command"
             " resumes (finished runs load from the store)"
         ) from None
     except BaseException:
         executor.close(cancel=True)
-        for runs in running.values():
-            lab.end(runs, "failed", "stopped: another job failed")
+        state.stop("failed", "stopped: another job failed")
         raise
     executor.close(cancel=False)
-    if failed:
-        raise JobsFailed(failed, tags)
-    return [results[t] for t in tags]
+    if state.failed:
+        raise JobsFailed(state.failed, state.tags)
+    return [state.done[t] for t in state.tags]
 
 
 class JobsFailed(LabError):

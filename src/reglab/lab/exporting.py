@@ -62,20 +62,21 @@ def run_record(store: Store, run: Run, *, histories: bool = False) -> dict[str, 
     return out
 
 
-def _json_safe(x: Any) -> Any:
+def json_safe(x: Any) -> Any:
+    """Return x with NaN and infinities as None (JSON's null), in dicts and lists."""
     if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
+        return {k: json_safe(v) for k, v in x.items()}
     if isinstance(x, list):
-        return [_json_safe(v) for v in x]
+        return [json_safe(v) for v in x]
     return x
 
 
 def export_json(store: Store, runs: list[Run]) -> str:
     """Return the runs, with claims and metric histories, as one JSON document."""
     records = [run_record(store, r, histories=True) for r in runs]
-    return json.dumps(_json_safe(records), indent=2)
+    return json.dumps(json_safe(records), indent=2)
 
 
 def export_csv(store: Store, runs: list[Run]) -> str:

@@ -1,12 +1,13 @@
 """A Result's metric histories, found by name and shape, as one seed's series.
 
-An experiment's Result holds its curves as arrays ``(seeds, ..., R)`` beside the
-epochs they were recorded at (``record_epochs``, ``val_epochs``: names ending in
-``epochs``, 1-D, length R). A history is an array whose name says it is a loss or an
-accuracy and whose last axis is R; the axes between seed and epoch (strengths, rates)
-become the series' index: ``l2_train_loss_curve/3`` is the fourth strength's curve.
-The store keeps only the recorded epochs, so a run's histories are as small as its
-records (weight decay at the post's scale: 27 series of 21 points per seed).
+An experiment's Result holds its curves as arrays ``(seeds, ..., R)``, declared with a
+seed axis (``Result.seed_axis``), beside the epochs they were recorded at
+(``record_epochs``, ``val_epochs``: names ending in ``epochs``, 1-D, length R). A
+history is an array whose name says it is a loss or an accuracy and whose last axis is
+R; the axes between seed and epoch (strengths, rates) become the series' index:
+``l2_train_loss_curve/3`` is the fourth strength's curve. The store keeps only the
+recorded epochs, so a run's histories are as small as its records (weight decay at the
+post's scale: 27 series of 21 points per seed).
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def seed_histories(
     """Return, for each of n_seeds seeds, its histories: name -> (epochs, values)."""
     epochs = epoch_arrays(result.arrays)
     out: list[dict[str, tuple[np.ndarray, np.ndarray]]] = [{} for _ in range(n_seeds)]
-    for name, a in result.arrays.items():
-        if not METRIC.search(name) or a.ndim < 2 or a.shape[0] != n_seeds:
+    for name in result.seed_axis:
+        a = result.arrays[name]  # (n_seeds, ..., R) as declared
+        if not METRIC.search(name) or a.ndim < 2:
             continue
         at = epochs_of(name, a.shape[-1], epochs)
         if at is None or not np.issubdtype(a.dtype, np.number):

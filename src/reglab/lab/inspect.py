@@ -8,11 +8,11 @@ import sys
 from typing import Any
 
 from reglab.lab.exporting import (
-    _json_safe,
     export_csv,
     export_json,
     export_metrics_csv,
     export_mlflow,
+    json_safe,
     run_record,
     to_toml,
 )
@@ -20,7 +20,7 @@ from reglab.store import Store
 
 
 def _print_json(value: Any) -> None:
-    print(json.dumps(_json_safe(value), indent=2))
+    print(json.dumps(json_safe(value), indent=2))
 
 
 def runs(args: argparse.Namespace) -> int:

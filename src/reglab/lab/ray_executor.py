@@ -12,10 +12,11 @@ imported there: ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` (several tasks share one
 GPU), the XLA flags, the compile cache and every ``REGLAB_*`` variable of the
 driver. Ray is imported lazily: reglab runs without it.
 
-Events: a task's progress and checkpoints (``reglab.lab.sweep.report``) reach the
-driver through a Ray queue (an actor holding no CPU) that the driver drains at each
-tick, as the local executor's workers use a multiprocessing queue; so the bars move
-while Ray tasks train, and a Ray run cut short resumes from its last checkpoint.
+Events: a task's progress and checkpoints (``reglab.lab.worker``) reach the
+driver through a Ray queue (an actor holding no CPU), handed to each task as its
+events argument, that the driver drains at each tick, as the local executor's
+workers use a multiprocessing queue; so the bars move while Ray tasks train, and a
+Ray run cut short resumes from its last checkpoint.
 
 Test hook: ``REGLAB_TEST_DIE_ONCE=PATH`` makes the first task that finds no file at
 PATH create it and kill its own worker (``os._exit``), to test the retry.
@@ -97,19 +98,16 @@ def _die_once() -> None:
 READY = False  # whether this worker process has set up JAX
 
 
-def run_task(fn: Callable[..., Any], args: tuple, events: Any = None) -> Any:
-    """A Ray worker's task: report to events, set up JAX once, then fn(*args)."""
+def run_task(fn: Callable[[Any, Any], Any], task: Any, events: Any = None) -> Any:
+    """A Ray worker's task: set up JAX once, then fn(task, events)."""
     global READY
-    from reglab.lab import sweep
-
-    sweep.EVENTS = events
     _die_once()
     if not READY:
         from reglab.placement import prepare_process
 
         prepare_process()
         READY = True
-    return fn(*args)
+    return fn(task, events)
 
 
 class WorkerDied(Exception):
@@ -138,13 +136,13 @@ class RayExecutor:
         self.events = Queue(actor_options={"num_cpus": 0})  # tasks -> driver
 
     def run(
-        self, fn: Callable[..., Any], tasks: list[tuple[Any, tuple]]
+        self, fn: Callable[[Any, Any], Any], tasks: list[tuple[Any, Any]]
     ) -> Iterator[tuple[Any, Any]]:
         """Yield (tag, result or exception) as tasks finish; None while waiting."""
         import ray
 
-        for tag, args in tasks:
-            self.pending[self.remote.remote(fn, args, self.events)] = tag
+        for tag, task in tasks:
+            self.pending[self.remote.remote(fn, task, self.events)] = tag
         while self.pending:
             finished, _ = ray.wait(list(self.pending), num_returns=1, timeout=0.2)
             yield None, None  # a tick: the driver drains events, updates bars

@@ -8,12 +8,12 @@ seed trained beside others is not bit-identical to the same seed trained alone, 
 artifact on the group's first run, and each seed's run points at it (info
 ``group_run``). A request for seeds S loads every group whose seeds all lie in S,
 trains the seeds not covered as one new group, and joins the groups along the seed
-axis (``merge``): arrays equal in every group are shared, arrays whose leading axis is
-each group's seed count are concatenated. An array that fits both (equal across
-equally sized groups) is shared if it mirrors a Config value of its name, per seed if
-the groups are single seeds, and otherwise, like ragged arrays or per-seed keys, makes
-the join impossible: then all of S is trained again as one group. Only the process
-that calls these methods (the driver) writes to the store.
+axis (``merge``): the arrays each Result declares with a seed axis
+(``Result.seed_axis``, stored in the run's info) are concatenated, every other array
+is shared and must be equal in every group. Ragged per-seed arrays, shared arrays that
+differ, or a Result that declares nothing make the join impossible: then all of S is
+trained again as one group. Only the process that calls these methods (the driver)
+writes to the store.
 
 Resume: while a group trains, the driver keeps its checkpoint, one per ``train``
 call of the experiment (``reglab.checkpoint``), as the 'last' checkpoint of the
@@ -79,42 +79,38 @@ class Plan:
         return self.train_cfg is None
 
 
-def _equal(value: Any, array: np.ndarray) -> bool:
-    try:
-        return np.array_equal(np.asarray(value), array)
-    except (TypeError, ValueError):
-        return False
+def _same(values: list[np.ndarray]) -> bool:
+    """Whether the arrays are equal in shape and values (NaN equal to NaN)."""
+    first = values[0]
+    nan = first.dtype.kind in "fc"  # NaN exists only in floats
+    return all(
+        v.shape == first.shape and np.array_equal(v, first, equal_nan=nan)
+        for v in values
+    )
 
 
 def merge(parts: list[tuple[tuple[int, ...], Result]]) -> Result | None:
-    """Return the groups joined along the seed axis, or None when that is unsafe."""
+    """Return the groups joined along their declared seed axis, or None if they
+    cannot join (different arrays, ragged seed rows, shared arrays that differ)."""
     if len(parts) == 1:
         return parts[0][1]
-    sizes = [len(seeds) for seeds, _ in parts]
     first = parts[0][1]
-    if any(set(r.arrays) != set(first.arrays) for _, r in parts):
-        return None
+    if not first.seed_axis or any(
+        set(r.arrays) != set(first.arrays) or set(r.seed_axis) != set(first.seed_axis)
+        for _, r in parts
+    ):
+        return None  # nothing declared, or groups of different shapes of result
     arrays = {}
     for key in first.arrays:
         values = [r.arrays[key] for _, r in parts]
-        per_seed = all(
-            v.ndim >= 1 and v.shape[0] == n for v, n in zip(values, sizes, strict=True)
-        ) and all(v.shape[1:] == values[0].shape[1:] for v in values)
-        shared = all(
-            v.shape == values[0].shape and np.array_equal(v, values[0], equal_nan=True)
-            for v in values
-        )
-        if per_seed and shared and len(set(sizes)) == 1:  # per seed or shared?
-            mirrors = key in first.config and _equal(first.config[key], values[0])
-            if not mirrors and sizes[0] != 1:
-                return None  # unknown: the caller trains all seeds together
-            shared = mirrors  # a Config value is shared; else single-seed rows
-        if shared:
+        if key not in first.seed_axis:  # shared: the same in every group
+            if not _same(values):
+                return None
             arrays[key] = values[0]
-        elif per_seed:
-            arrays[key] = np.concatenate(values)
+        elif all(v.shape[1:] == values[0].shape[1:] for v in values):
+            arrays[key] = np.concatenate(values)  # (S, ...) in the parts' order
         else:
-            return None
+            return None  # ragged rows (e.g. padded to each group's longest)
     seeds = [s for group, _ in parts for s in group]
     config = {**first.config, "seeds": seeds}
     timings: dict[str, float] = {}
@@ -122,7 +118,8 @@ def merge(parts: list[tuple[tuple[int, ...], Result]]) -> Result | None:
         for k, v in r.timings.items():
             timings[k] = timings.get(k, 0.0) + v
     notes = [n for _, r in parts for n in r.notes]
-    return Result(first.name, config, arrays, timings, notes, first.devices)
+    return Result(first.name, config, arrays, timings, notes, first.devices,
+                  first.seed_axis)  # fmt: skip
 
 
 def _calls(saved: dict[str, np.ndarray]) -> dict[int, dict[str, np.ndarray]]:
@@ -271,6 +268,7 @@ class Lab:
         return Result(
             run.experiment, run.config, arrays, info.get("timings", {}),
             info.get("notes", []), info.get("devices", ""),
+            tuple(info.get("seed_axis", ())),
         )  # fmt: skip
 
     def begin(self, plan: Plan) -> list[Run]:
@@ -325,6 +323,7 @@ class Lab:
                 "timings": result.timings,
                 "notes": result.notes,
                 "devices": result.devices,
+                "seed_axis": list(result.seed_axis),
             }
             if plan.resume:
                 info["resumed_from_epoch"] = {

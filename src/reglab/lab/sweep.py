@@ -72,11 +72,17 @@ def grid_points(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 
 class Executor(Protocol):
-    """Runs tasks fn(*args) somewhere and yields (tag, result or exception)."""
+    """Runs tasks fn(task, events) somewhere and yields (tag, result or exception).
+
+    events is the executor's way back to the driver (``reglab.lab.worker.Events``):
+    the task puts its progress and checkpoints there and the driver drains them.
+    """
 
     def run(
-        self, fn: Callable[..., Any], tasks: list[tuple[Any, tuple]]
+        self, fn: Callable[[Any, Any], Any], tasks: list[tuple[Any, Any]]
     ) -> Iterator[tuple[Any, Any]]: ...
+
+    def drain(self) -> list[Any]: ...
 
     def close(self, *, cancel: bool) -> None: ...
 
@@ -90,24 +96,27 @@ def _watch_parent(parent: int) -> None:
     os._exit(3)
 
 
+class _Inherited:
+    """A spawned worker's queue to the driver: multiprocessing hands a queue to a
+    process only at its start (``init_worker``'s arguments), so the worker keeps it
+    here and ``run_in_worker`` passes it to each task as its events argument."""
+
+    events: Any = None
+
+
 def init_worker(parent: int, events: Any, env: dict[str, str]) -> None:
     """Set up a worker process: its parent watch, its devices, its event queue."""
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     os.environ.update(env)
-    global EVENTS
-    EVENTS = events
+    _Inherited.events = events
     from reglab.placement import prepare_process
 
     prepare_process()
 
 
-EVENTS: Any = None  # the worker's queue back to the driver (progress events)
-
-
-def report(event: tuple) -> None:
-    """Send an event (e.g. progress) from a worker to the driver, if there is one."""
-    if EVENTS is not None:
-        EVENTS.put(event)
+def run_in_worker(fn: Callable[[Any, Any], Any], task: Any) -> Any:
+    """Run fn(task, events) in a spawned worker, events being its inherited queue."""
+    return fn(task, _Inherited.events)
 
 
 class LocalExecutor:
@@ -124,11 +133,11 @@ class LocalExecutor:
         )
 
     def run(
-        self, fn: Callable[..., Any], tasks: list[tuple[Any, tuple]]
+        self, fn: Callable[[Any, Any], Any], tasks: list[tuple[Any, Any]]
     ) -> Iterator[tuple[Any, Any]]:
         """Yield (tag, result or exception) as tasks finish; None while waiting."""
         pending: dict[Future, Any] = {
-            self.pool.submit(fn, *args): tag for tag, args in tasks
+            self.pool.submit(run_in_worker, fn, task): tag for tag, task in tasks
         }
         while pending:
             finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)

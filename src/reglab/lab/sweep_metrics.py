@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
@@ -31,13 +31,16 @@ def _final(a: np.ndarray) -> np.ndarray:
     return np.take_along_axis(a, last[..., None], axis=-1)[..., 0]
 
 
-def seed_scalars(arrays: dict[str, np.ndarray], n_seeds: int) -> dict[str, np.ndarray]:
-    """Return every metric of a Result's arrays: name -> (n_seeds,) float64 values."""
+def seed_scalars(
+    arrays: dict[str, np.ndarray], seed_axis: Collection[str]
+) -> dict[str, np.ndarray]:
+    """Return every metric among a Result's seed-axis arrays: name -> (S,) values."""
     epochs = epoch_arrays(arrays)
     out = {}
-    for name, a in arrays.items():
+    for name in seed_axis:
+        a = arrays[name]  # (S, ...) as the Result declares
         numeric = np.issubdtype(a.dtype, np.number) or a.dtype == bool
-        if not numeric or a.ndim == 0 or a.shape[0] != n_seeds or name in epochs:
+        if not numeric or name in epochs:
             continue
         a = a.astype(np.float64)  # (S, ...)
         history = a.ndim >= 2 and METRIC.search(name) is not None
@@ -93,7 +96,7 @@ def first_point_check(chosen: list[str], experiment: str) -> Callable[[Any], Non
         if checked or not chosen:
             return
         checked.append(True)
-        known = list(seed_scalars(done.result.arrays, len(done.cfg.seeds)))
+        known = list(seed_scalars(done.result.arrays, done.result.seed_axis))
         check(chosen, known, experiment,
               after="; points that finished are stored: the same command with a"
               " listed --metric trains only the rest")  # fmt: skip
@@ -108,7 +111,7 @@ def stored_check(store: Any, chosen: list[str], experiment: str) -> None:
     for run in store.list_runs(experiment, "finished")[:1]:
         holder = run.info.get("group_run", run.id)
         arrays = store.load_arrays(holder, "result")
-        known = list(seed_scalars(arrays, len(run.info.get("group", [run.seed]))))
+        known = list(seed_scalars(arrays, run.info.get("seed_axis", ())))
         check(chosen, known, experiment, bases=True)
 
 
@@ -123,7 +126,7 @@ def add_metrics(store: Any, experiment: str, rows: list[dict], chosen: list[str]
             group = run.info.get("group", [run.seed])
             if holder not in cache:
                 arrays = store.load_arrays(holder, "result")
-                cache[holder] = seed_scalars(arrays, len(group))
+                cache[holder] = seed_scalars(arrays, run.info.get("seed_axis", ()))
             check(chosen, list(cache[holder]), experiment)
             for n in chosen:
                 per_seed[n].append(float(cache[holder][n][group.index(int(seed))]))

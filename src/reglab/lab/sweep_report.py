@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from reglab.report import _CSS
+from reglab.report import CSS
 
 FINGERPRINT = re.compile(r'<meta name="reglab-sweep" content="([0-9a-f]{64})">')
 
@@ -257,7 +257,7 @@ def write_sweep_report(
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="reglab-sweep" content="{_fingerprint(experiment, title, rows)}">
-<title>{html.escape(title)}</title><style>{_CSS}</style></head>
+<title>{html.escape(title)}</title><style>{CSS}</style></head>
 <body><h1>{html.escape(title)}</h1>
 <div class="summary"><p><strong id="claims-summary">{n_pass} of {len(checks)} claim
 checks pass</strong> over {len(rows)} points x {len(seeds)} seeds
