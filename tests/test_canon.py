@@ -13,7 +13,7 @@ import numpy as np
 import optax
 import pytest
 
-from reglab import nn
+from reglab import nn, settings
 from reglab.regularizers import (
     gradient_noise,
     input_noise,
@@ -407,3 +407,56 @@ def test_swa_average_equals_the_mean_of_the_stored_snapshots(getkey):
             first = epochs_in[0] if epochs_in else epochs + 1
             for e in range(1, min(first, epochs + 1)):
                 np.testing.assert_array_equal(evaluated[e - 1][k][i], snaps[e - 1][k])
+
+
+# --- in the trainer, once the seam registers them -----------------------------------
+
+
+def _registered() -> bool:
+    names = {s.name for s in settings.table()}
+    return all(s.name in names for r in ALL for s in r.settings)
+
+
+needs_seam = pytest.mark.skipif(
+    not _registered(),
+    reason="the six are not in the settings table yet (registered by the seam)",
+)
+
+
+@needs_seam
+def test_in_the_trainer_off_members_are_bit_identical_and_each_one_acts():
+    """A member with all six off, in a program where each is used by another member,
+    trains bit for bit as in a program without them; weight noise never reaches the
+    recorded evaluation (it equals a clean evaluation of the returned params)."""
+    from reglab import optim
+    from reglab.ensemble import Ensemble
+    from reglab.train import TrainSpec, predict, train
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 2)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] > 0).astype(np.int32)
+    spec = TrainSpec(nn.MLPSpec((2, 8, 8, 2)), optim.OptimizerSpec("sgd"), epochs=6,
+                     batch_size=8)  # fmt: skip
+    on = {"mixup": 0.4, "input_noise": 0.2, "weight_noise": 0.2,
+          "gradient_noise": 0.05, "sam": 0.1, "swa_start": 3.0}  # fmt: skip
+    columns = {k: np.zeros(len(on) + 1, np.float32) for k in on}
+    for i, (k, v) in enumerate(on.items()):
+        columns[k][i + 1] = v
+    ens = Ensemble((0,), {"learning_rate": np.full(len(on) + 1, 0.3), **columns})
+    sets = {"train": (x, y)}
+    both = train(spec, ens, x, y, eval_sets=sets)
+    alone = train(spec, Ensemble.grid(seeds=(0,), learning_rate=0.3), x, y,
+                  eval_sets=sets)  # fmt: skip
+    for k in alone.params:
+        np.testing.assert_array_equal(both.params[k][:, 0], alone.params[k][:, 0])
+        for i in range(1, len(on) + 1):  # each one moved its member's weights
+            assert not np.array_equal(both.params[k][:, i], alone.params[k][:, 0])
+    for m in ("loss", "accuracy"):
+        np.testing.assert_array_equal(
+            both.history["train"][m][:, 0], alone.history["train"][m][:, 0]
+        )
+    noisy = 1 + list(on).index("weight_noise")
+    logits = predict(spec.model, both.params, x)[0, noisy]  # (n, K), clean weights
+    nll = -np.take_along_axis(np.asarray(jax.nn.log_softmax(logits)), y[:, None], 1)
+    np.testing.assert_allclose(both.history["train"]["loss"][0, noisy, -1],
+                               nll.mean(), rtol=1e-5)  # fmt: skip
