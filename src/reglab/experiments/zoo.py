@@ -12,10 +12,9 @@ swept over a short strength grid on two of the post's problems:
 One column per (regularizer, strength) plus one shared baseline column (every
 regularizer off); members of a seed share their init and batch order (common random
 numbers), so the baseline is the same network for every comparison. Per problem,
-three programs: the regularizers that share the plain network, dropout (its network
-has dropout layers) and SAM (two passes per step). SWA's live weights follow the
-baseline's exactly (averaging only changes what is evaluated), so the baseline is
-SWA's "last iterate".
+six programs (``PROGRAMS``), so that no member pays for another's costly work.
+SWA's live weights follow the baseline's exactly (averaging only changes what is
+evaluated), so the baseline is SWA's "last iterate".
 
 Runs once the canon is registered through the seam (its settings in the table);
 ``Config(regularizers=POST)`` runs the post's five alone.
@@ -64,7 +63,15 @@ GRIDS = (
     ("sam", (0.01, 0.03, 0.1, 0.3)),
     ("swa_start", (0.9, 0.75, 0.5)),
 )
-GROUPS = {"p_drop": "dropout", "sam": "sam"}  # the rest share the "plain" program
+# Programs of a problem. Every member of a program does the work of every regularizer
+# in it (its own at strength 0 included): weight noise draws one normal per weight
+# per step (~5x a 784-128-10 step; gradient noise as many), input noise and mixup
+# make each member's batch its own (no shared layer-1 matmul), SAM takes two passes,
+# dropout needs its layers.
+GROUPS = {"p_drop": "dropout", "sam": "sam", "weight_noise": "weights",
+          "gradient_noise": "gradients", "mixup": "batch",
+          "input_noise": "batch"}  # fmt: skip
+PROGRAMS = ("plain", "batch", "weights", "gradients", "dropout", "sam")
 
 
 @dataclass(frozen=True)
@@ -165,8 +172,7 @@ def _train_problem(cfg: Config, problem: str, data, tally: Tally, i0: int):
         widths, epochs, opt = cfg.mnist_widths, cfg.mnist_epochs, "sgd"
     hidden = tuple(range(1, len(widths) - 1))
     params: list[dict | None] = [None] * len(cols)
-    groups = ("plain", "dropout", "sam")
-    for g, group in enumerate(groups):
+    for g, group in enumerate(PROGRAMS):
         idx = [c for c, (r, _) in enumerate(cols) if _group_of(r) == group or c == 0]
         if group != "plain":  # the baseline trains once, in the plain program
             idx = [c for c in idx if c != 0]
@@ -219,7 +225,7 @@ def _mnist(cfg: Config, tally: Tally) -> dict[str, np.ndarray]:
     xt, yt = load("mnist", split="test")
     if cfg.mnist_n_test < len(yt):
         xt, yt = subset(xt, yt, cfg.mnist_n_test, seed=0)
-    params = _train_problem(cfg, "mnist", (x, y), tally, 3)
+    params = _train_problem(cfg, "mnist", (x, y), tally, len(PROGRAMS))
     model = nn.MLPSpec(cfg.mnist_widths, "tanh")
     logits = predict(model, params, xt)  # (S, C, n, K)
     acc = metrics.accuracy(logits, yt)  # (S, C)
@@ -253,7 +259,7 @@ def best_columns(cfg: Config, acc: np.ndarray) -> list[int]:
 
 def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     """Train every regularizer's grid on both problems; score the final models."""
-    tally = Tally(progress, 6)
+    tally = Tally(progress, 2 * len(PROGRAMS))
     arrays = _moons(cfg, tally) | _mnist(cfg, tally)
     cols = columns(cfg)
     arrays |= {
