@@ -381,9 +381,12 @@ def test_swa_average_equals_the_mean_of_the_stored_snapshots(getkey):
     epochs = 12
     snaps = [nn.init_mlp(getkey(), MODEL) for _ in range(epochs)]  # end of epoch e
     rule = swa.SWA.average(ctx("swa_start", "swa_every"))
-    ms = members(swa_start=[0.0, 3.0, 5.0, 4.7], swa_every=[1.0, 2.0, 1.0, 3.0])
-    # which epochs join: start, start + k, ... (a fractional start rounds down)
-    joined = [[], [3, 5, 7, 9, 11], list(range(5, 13)), [4, 7, 10]]
+    ms = members(
+        swa_start=[0.0, 3.0, 5.0, 4.7, 10.0], swa_every=[1.0, 2.0, 1.0, 3.0, 0.0]
+    )
+    # which epochs join: start, start + k, ... (a fractional start rounds down; an
+    # every of 0, the default, takes every epoch)
+    joined = [[], [3, 5, 7, 9, 11], list(range(5, 13)), [4, 7, 10], [10, 11, 12]]
 
     def run(m):
         state = rule.init(snaps[0])

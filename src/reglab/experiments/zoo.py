@@ -93,6 +93,7 @@ class Config:
     mnist_tau: float = 5e3
     mnist_epochs: int = 60  # section 4 trains 250; 60 fits the budget
     batch_size: int = 32
+    gradient_noise_decay: float = 0.55  # Neelakantan et al.'s gamma
     n_bins: int = 15  # equal-mass ECE bins, as section 4
     power_iterations: int = 20  # per run of the top-eigenvalue search (two runs)
     hutchinson_probes: int = 10
@@ -159,6 +160,9 @@ def _ensemble(cfg: Config, cols, problem: str, epochs: int) -> Ensemble:
         values.setdefault(reg, np.zeros(n))
         # SWA's grid is a fraction of the epochs: averaging starts at that epoch
         values[reg][i] = max(1, round(v * epochs)) if reg == "swa_start" else v
+        if reg == "gradient_noise":  # annealed as the paper (the setting's 0: flat)
+            values.setdefault("gradient_noise_decay", np.zeros(n))
+            values["gradient_noise_decay"][i] = cfg.gradient_noise_decay
     return Ensemble(cfg.seeds, values)
 
 

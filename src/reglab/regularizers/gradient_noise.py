@@ -5,7 +5,8 @@ Noise Improves Learning for Very Deep Networks", arXiv:1511.06807, 2015:
 
     g_t <- g_t + N(0, sigma_t^2),   sigma_t^2 = eta / (1 + t)^gamma
 
-with t the update's index from 0 (the paper's gamma = 0.55). The same transformation
+with t the update's index from 0 (the paper's gamma = 0.55; set it, the setting's
+default 0 keeps the variance constant). The same transformation
 as ``optax.add_noise(eta, gamma, key)``, draw for draw (its state keeps the count and
 splits its key the same way), written here so that eta and gamma are traced
 per-member values and eta = 0 does nothing. The paper's claim is about optimizing
@@ -87,11 +88,13 @@ GRADIENT_NOISE = Regularizer(
             "use 0.0 to turn gradient noise off, e.g. 0.01 to add it",
             low=0.0,
         ),
+        # default 0 (constant variance), not the paper's 0.55: the seam holds every
+        # default to 0 / False (settings.add_rows); gamma alone does nothing anyway
         Setting(
             "gradient_noise_decay",
-            0.55,
-            "gamma, the decay power of the gradient-noise variance (does nothing"
-            " while gradient_noise is 0)",
+            0.0,
+            "gamma, the decay power of the gradient-noise variance; 0 keeps it"
+            " constant (does nothing while gradient_noise is 0)",
             "use 0.55 as Neelakantan et al., 0 for constant noise",
             low=0.0,
         ),
@@ -100,3 +103,4 @@ GRADIENT_NOISE = Regularizer(
     "al., 2015)",
     gradient=_gradient,
 )
+REGULARIZER = GRADIENT_NOISE  # the name the seam's built-ins loop registers

@@ -54,3 +54,4 @@ INPUT_NOISE = Regularizer(
     "(Bishop, Neural Computation 1995)",
     batch=_batch,
 )
+REGULARIZER = INPUT_NOISE  # the name the seam's built-ins loop registers

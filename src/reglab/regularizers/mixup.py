@@ -101,3 +101,4 @@ MIXUP = Regularizer(
     "ICLR 2018)",
     batch=_batch,
 )
+REGULARIZER = MIXUP  # the name the seam's built-ins loop registers

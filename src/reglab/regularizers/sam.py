@@ -74,3 +74,4 @@ SAM = Regularizer(
     "al., ICLR 2021)",
     step=_step,
 )
+REGULARIZER = SAM  # the name the seam's built-ins loop registers

@@ -45,7 +45,7 @@ def takes_snapshot(epoch: Array, start: Array, every: Array) -> Array:
     # settings arrive as float32: whole epochs, a fraction rounded down
     epoch = jnp.asarray(epoch, jnp.int32)
     start = jnp.floor(start).astype(jnp.int32)
-    every = jnp.maximum(jnp.floor(every).astype(jnp.int32), 1)
+    every = jnp.maximum(jnp.floor(every).astype(jnp.int32), 1)  # 0 (default): 1
     return (start > 0) & (epoch >= start) & ((epoch - start) % every == 0)
 
 
@@ -98,14 +98,15 @@ SWA = Regularizer(
         ),
         Setting(
             "swa_every",
-            1.0,
-            "epochs between SWA snapshots (whole epochs; does nothing while"
-            " swa_start is 0)",
-            "use 1 to average every epoch from swa_start",
-            low=1.0,
+            0.0,
+            "epochs between SWA snapshots, whole epochs; 0 or 1 takes every epoch"
+            " (does nothing while swa_start is 0)",
+            "use 0 to average every epoch from swa_start",
+            low=0.0,
         ),
     ),
     summary="stochastic weight averaging, evaluated at the mean of late epochs' "
     "weights (Izmailov et al., UAI 2018)",
     average=_average,
 )
+REGULARIZER = SWA  # the name the seam's built-ins loop registers

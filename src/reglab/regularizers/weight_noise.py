@@ -63,3 +63,4 @@ WEIGHT_NOISE = Regularizer(
     "NeurIPS 2011)",
     weights=_weights,
 )
+REGULARIZER = WEIGHT_NOISE  # the name the seam's built-ins loop registers
