@@ -34,7 +34,11 @@ def _curves(result: Result) -> MplFigure:
             style = "--" if reg in ("max_norm", "swa_start") else "-"
             label = LABELS.get(reg, reg)
             band(ax, np.arange(len(idx)), values[:, idx], color=color, label=label,
-                 linestyle=style, marker="o", ms=3)  # fmt: skip
+                 alpha=0.08, linestyle=style, marker="o", ms=3)  # fmt: skip
+        # every panel is a fraction: a 2-seed t band (x12.7) must not set the scale
+        means = values.mean(0)
+        pad = 0.1 * max(means.max() - means.min(), 0.02)
+        ax.set_ylim(max(0.0, means.min() - pad), min(1.0, means.max() + pad))
         ax.set_title(title)
         ax.set_xlabel("grid step (0: none; then each one's strengths, weakest first)")
     axes[0].legend(fontsize=7, ncol=2)
