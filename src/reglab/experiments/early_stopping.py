@@ -25,12 +25,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from reglab import data, nn, spectral
+from reglab.data import files
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import (
     Claim,
     Progress,
     Result,
-    check_choice,
     check_counts,
     config_dict,
 )
@@ -82,7 +82,8 @@ class Config:
     seeds: tuple[int, ...] = (0,)
 
     def __post_init__(self) -> None:
-        check_choice("dataset", self.dataset, DATASETS)
+        # a file's sha256 joins its name, so a changed file is another run
+        object.__setattr__(self, "dataset", files.check_dataset(self.dataset, DATASETS))
         check_counts(self, *_COUNTS)
         if not 2 <= self.n_train <= N_BUNDLED_TRAIN:
             raise ValueError(
@@ -105,7 +106,9 @@ class Config:
                 f" (the user run's training set), got {self.batch_size}"
                 " — lower batch_size or n_val"
             )
-        if len(self.widths) < 2 or self.widths[0] != 784 or self.widths[-1] != 10:
+        if files.is_file(self.dataset):
+            check_file_shapes(self)
+        elif len(self.widths) < 2 or self.widths[0] != 784 or self.widths[-1] != 10:
             raise ValueError(
                 f"widths must be (784, hidden..., 10) for 28x28 images in 10 classes,"
                 f" got {self.widths!r} — e.g. (784, 128, 128, 10)"
@@ -139,10 +142,36 @@ class Config:
         )
 
 
+def check_file_shapes(cfg: Config) -> None:
+    """Raise ValueError unless a file dataset fits the widths and has a test split."""
+    found = files.load(cfg.dataset)
+    if found.x_test is None:
+        raise ValueError(
+            f"{found.path} has no test split — early_stopping measures test loss;"
+            " save x_test and y_test in an npz:PATH file"
+        )
+    n, d = found.x.shape
+    if cfg.widths[0] != d or cfg.widths[-1] != found.n_classes:
+        raise ValueError(
+            f"widths must start at {d} features and end at {found.n_classes} classes"
+            f" for {found.path}, got {cfg.widths!r} — e.g. ({d}, 128, 128,"
+            f" {found.n_classes})"
+        )
+    if cfg.n_train > n or cfg.n_test > len(found.x_test):
+        raise ValueError(
+            f"n_train={cfg.n_train} and n_test={cfg.n_test} must fit the {n} training"
+            f" and {len(found.x_test)} test rows of {found.path} — lower them"
+        )
+
+
 def load_data(cfg: Config) -> tuple[np.ndarray, ...]:
     """Return (x_train, y_train, x_test, y_test): stratified subsets, seeded."""
-    x, y = data.load(cfg.dataset, split="train")
-    x_test, y_test = data.load(cfg.dataset, split="test")
+    if files.is_file(cfg.dataset):
+        found = files.load(cfg.dataset)
+        x, y, x_test, y_test = found.x, found.y, found.x_test, found.y_test
+    else:
+        x, y = data.load(cfg.dataset, split="train")
+        x_test, y_test = data.load(cfg.dataset, split="test")
     x, y = data.subset(x, y, cfg.n_train, seed=cfg.data_seed)  # (N, 784), (N,)
     x_test, y_test = data.subset(x_test, y_test, cfg.n_test, seed=cfg.data_seed)
     return x, y, x_test, y_test

@@ -17,6 +17,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from reglab.data import files
 from reglab.lab import LabError
 
 
@@ -57,6 +58,13 @@ def load_toml(path: str | Path) -> tuple[dict[str, Any], dict[str, list]]:
     sweep = data.pop("sweep", {})
     if not isinstance(sweep, dict):
         raise LabError(f"[sweep] in {path} must be a table of arrays, got {sweep!r}")
+    # a dataset file named in the TOML lies beside it, wherever the command runs
+    folder = Path(path).parent
+    data = {k: files.relative_to(v, folder) for k, v in data.items()}
+    sweep = {
+        k: [files.relative_to(v, folder) for v in vs] if isinstance(vs, list) else vs
+        for k, vs in sweep.items()
+    }
     for key, values in sweep.items():
         if not isinstance(values, list) or not values:
             raise LabError(
