@@ -15,8 +15,8 @@ and a TOML ``[sweep]`` (``grid.smoothing = [0.0, 0.1]``) work as for any experim
 It reports what a researcher reads first: train and test loss and accuracy curves,
 the test NLL and ECE with a reliability diagram (``reglab.metrics``), each layer's
 weight norm and sparsity, and for 2-D inputs the decision boundaries. Its claims are
-plain comparisons with the grid's baseline member (every grid setting at its
-default, which does nothing) where the grid has one.
+plain comparisons of each member with its baseline (the same schedule, every other
+grid setting at its default, which does nothing) where the grid has one.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ GRID = 80  # boundary panels: GRID x GRID points over the inputs' bounding box
 # n_train = 0 / n_test = 0 take the dataset's own size
 N_TRAIN = {"moons": 250, "mnist": 1000, "fashion_mnist": 1000}  # the post's
 N_TEST = {"moons": 1000, "mnist": 10_000, "fashion_mnist": 10_000}
+# grid settings compared like for like, never against each other's default
+SCHEDULE = ("learning_rate", "alpha", "tau")
 
 
 @dataclass(frozen=True)
@@ -169,14 +171,21 @@ def column_labels(grid: dict[str, list], values: dict[str, np.ndarray]) -> list[
     ]
 
 
-def baseline_column(cfg: Config, ensemble: Ensemble) -> int:
-    """Return the column whose grid settings all do nothing (their default), or -1."""
+def baselines(cfg: Config, ensemble: Ensemble) -> np.ndarray:
+    """Return each column's baseline: the column with its schedule and every other
+    grid setting at its do-nothing default (-1 where the grid has none)."""
     rows = {s.name: s for s in settings.table()}
-    for c in range(ensemble.n_configs):
-        point = ensemble.config(c)
-        if all(point[k] == rows[k].default for k in cfg.grid):
-            return c
-    return -1
+    schedule = [k for k in cfg.grid if k in SCHEDULE or rows[k].default is None]
+    points = [ensemble.config(c) for c in range(ensemble.n_configs)]
+    out = []
+    for point in points:
+        found = [
+            b for b, other in enumerate(points)
+            if all(other[k] == point[k] for k in schedule)
+            and all(other[k] == rows[k].default for k in cfg.grid if k not in schedule)
+        ]  # fmt: skip
+        out.append(found[0] if found else -1)
+    return np.asarray(out)
 
 
 def load_data(cfg: Config) -> dict[str, np.ndarray]:
@@ -280,7 +289,7 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     )  # fmt: skip
     for k in cfg.grid:  # (C,) each member column's value, for figures and exports
         arrays[f"setting_{k}"] = np.asarray(ensemble.values[k], np.float32)
-    arrays["baseline_column"] = np.asarray(baseline_column(cfg, ensemble))
+    arrays["baseline"] = baselines(cfg, ensemble)  # (C,) column index or -1
     arrays["n_classes"] = np.asarray(K)
     timings = {"compile_s": trained.compile_seconds, "run_s": trained.run_seconds}
     return Result(NAME, config_dict(cfg), arrays, timings, list(trained.failures))
@@ -333,10 +342,10 @@ def claims(result: Result) -> list[Claim]:
     """Return each grid point against the baseline: test NLL and accuracy."""
     a, labels = result.arrays, labels_of(result)
     acc = a["test_accuracy"][:, :, -1]  # (S, C)
-    base = int(a["baseline_column"])
     epochs = result.config["epochs"]
     out = []
     for c, label in enumerate(labels):
+        base = int(a["baseline"][c])
         if base < 0 or c == base:
             continue
         out.append(Claim.over_seeds(
@@ -344,15 +353,16 @@ def claims(result: Result) -> list[Claim]:
             f"{label} ends with a lower test NLL than the baseline"
             f" ({labels[base]}).",
             a["nll"][:, c] - a["nll"][:, base], 0.0, "<",
-            f"test NLL of {label} minus the baseline's, after {epochs} epochs",
+            f"test NLL of {label} minus {labels[base]}'s, after {epochs} epochs",
             why="a comparison, not a promise: a regularizer can cost likelihood when"
             " it is too strong, or change nothing measurable in few epochs",
         ))  # fmt: skip
         out.append(Claim.over_seeds(
             f"accuracy_{c}_above_baseline",
-            f"{label} ends with a higher test accuracy than the baseline.",
+            f"{label} ends with a higher test accuracy than the baseline"
+            f" ({labels[base]}).",
             acc[:, c] - acc[:, base], 0.0, ">",
-            f"test accuracy of {label} minus the baseline's",
+            f"test accuracy of {label} minus {labels[base]}'s",
             why="on clean or easy data there is little accuracy to gain",
         ))  # fmt: skip
     if not out:  # no baseline: the least one can say
