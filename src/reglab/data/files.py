@@ -14,6 +14,7 @@ when the file does. A pinned name whose file no longer has that hash is refused.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -125,10 +126,13 @@ def relative_to(dataset: object, folder: Path) -> object:
 
 def load(dataset: str) -> FileData:
     """Return the checked arrays of a file dataset (pinned or not)."""
-    kind, path, pinned = split_name(dataset)
-    digest = sha256_of(path)
-    if pinned is not None:
-        pin(dataset)  # its message for a changed file
+    return _load_pinned(pin(dataset))  # a changed file: pin's message
+
+
+@functools.lru_cache(maxsize=4)
+def _load_pinned(dataset: str) -> FileData:
+    """Return the arrays of a pinned name: its content, so it can be cached."""
+    kind, path, digest = split_name(dataset)
     lines = None
     if kind == "npz":
         x, y, x_test, y_test = _read_npz(path)
@@ -144,7 +148,11 @@ def load(dataset: str) -> FileData:
             )
         y_test, _ = _check(path, x_test, y_test, ("x_test", "y_test"), k, None)
         x_test = x_test.astype(np.float32)
-    return FileData(path, digest, x.astype(np.float32), y, x_test, y_test, k)
+    x = x.astype(np.float32)
+    for array in (x, y, x_test, y_test):  # shared by the cache: read-only
+        if array is not None:
+            array.flags.writeable = False
+    return FileData(path, str(digest), x, y, x_test, y_test, k)
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, ...]:

@@ -109,12 +109,48 @@ class Config:
                 f" {self.n_record} and {self.sparsity_threshold}"
             )
         object.__setattr__(self, "grid", checked_grid(self.grid))
+        check_sizes(self)
         nn.MLPSpec((1, *self.hidden, 2), self.activation)  # its message for widths
         members(self)  # the settings table's messages for every value
 
     def quick(self) -> Config:
         """Return a smoke-run version: 20x fewer epochs, same shapes."""
         return replace(self, epochs=max(2, self.epochs // 20))
+
+
+def check_sizes(cfg: Config) -> None:
+    """Raise ValueError when the data cannot give n_train examples or one batch.
+
+    A file is read and checked here (its one-line messages), before anything trains.
+    """
+    if files.is_file(cfg.dataset):
+        found = files.load(cfg.dataset)
+        n = len(found.x)
+        if found.x_test is None:
+            n -= max(found.n_classes, round(cfg.test_fraction * n))
+            if n < found.n_classes:
+                raise ValueError(
+                    f"{found.path} has {len(found.x)} rows: too few to hold out a test"
+                    " split of every class — add rows, or save x_test and y_test in"
+                    " an npz"
+                )
+        if cfg.n_train > n:
+            raise ValueError(
+                f"n_train must be <= the {n} training rows of {found.path}, got"
+                f" {cfg.n_train} — use n_train = 0 for all of them"
+            )
+        n = cfg.n_train or n
+    else:
+        n = cfg.n_train or N_TRAIN[cfg.dataset]
+        if cfg.dataset == "moons":
+            from reglab.data.moons import MoonsPreset
+
+            MoonsPreset(n, cfg.noise, cfg.flip_fraction)  # its messages
+    if cfg.batch_size > n:
+        raise ValueError(
+            f"batch_size must be <= the {n} training examples, got {cfg.batch_size}"
+            " — lower batch_size or raise n_train"
+        )
 
 
 def checked_grid(grid: Any) -> dict[str, list]:
@@ -217,11 +253,6 @@ def load_data(cfg: Config) -> dict[str, np.ndarray]:
         out["x_test"] = (out["x_test"] - mean) / std
     out["x"] = out["x"].astype(np.float32)
     out["x_test"] = out["x_test"].astype(np.float32)
-    if cfg.batch_size > len(out["x"]):
-        raise ValueError(
-            f"batch_size must be <= the {len(out['x'])} training examples, got"
-            f" {cfg.batch_size} — lower batch_size"
-        )
     return out
 
 
@@ -233,20 +264,10 @@ def file_data(cfg: Config) -> dict[str, np.ndarray]:
     x, y = found.x, found.y
     if found.x_test is None:
         n_held = max(found.n_classes, round(cfg.test_fraction * len(x)))
-        if n_held >= len(x):
-            raise ValueError(
-                f"{found.path} has {len(x)} rows: too few to hold out a test split"
-                " of every class — add rows, or save x_test and y_test in an npz"
-            )
         x, y, x_test, y_test = data.train_val_split(x, y, n_held, seed=cfg.data_seed)
     else:
         x_test, y_test = found.x_test, found.y_test
     if cfg.n_train:
-        if cfg.n_train > len(x):
-            raise ValueError(
-                f"n_train must be <= the {len(x)} training rows of {found.path}, got"
-                f" {cfg.n_train} — use n_train = 0 for all of them"
-            )
         x, y = data.subset(x, y, cfg.n_train, seed=cfg.data_seed)
     if cfg.n_test and cfg.n_test < len(x_test):
         x_test, y_test = data.subset(x_test, y_test, cfg.n_test, seed=cfg.data_seed)
