@@ -24,6 +24,7 @@ import io
 import json
 import re
 import shlex
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,7 +137,10 @@ def _trains(argv: list[str]) -> bool:
 
 def check_page(name: str, tmp_path: Path, monkeypatch) -> list[str]:
     """Run every block of a tutorial page in order; return the skip reasons."""
-    monkeypatch.chdir(tmp_path)
+    shutil.copytree(
+        DOCS.parent / "examples" / "studies", tmp_path / "examples" / "studies"
+    )
+    monkeypatch.chdir(tmp_path)  # the pages' files and run store land here
     monkeypatch.delenv("REGLAB_STORE", raising=False)
     namespace: dict = {"__name__": "__docs__"}
     skipped = []
@@ -192,6 +196,14 @@ def test_the_post_pages_commands_name_real_settings(name):
                 build_config(mod, settings | point, seeds=args.seeds, quick=args.quick)
             found += 1
     assert found, f"{name} shows no reglab command"
+
+
+def test_the_toml_shown_on_the_study_page_is_the_example_file():
+    text = (DOCS / "study.md").read_text()
+    shown = re.findall(r"```toml\n(.*?)```", text, re.S)
+    examples = DOCS.parent / "examples" / "studies"
+    assert shown[0] == (examples / "your-csv.toml").read_text()
+    assert shown[1] in (examples / "moons-confidence-penalty.toml").read_text()
 
 
 def test_the_post_pages_show_the_figures_they_name():
