@@ -114,7 +114,9 @@ def run_command(command: str, shown: list[str]) -> None:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code = cli.main([*argv[1:], *(["--no-progress"] if _trains(argv) else [])])
+            # in this process (no worker start-up, JAX warm), without bars
+            extra = ["--no-progress", "--jobs", "1"] if _trains(argv) else []
+            code = cli.main([*argv[1:], *extra])
         except SystemExit as e:  # the command line's one-line errors
             code = e.code
             print(e.code if isinstance(e.code, str) else "", file=err)
@@ -148,15 +150,18 @@ def check_page(name: str, tmp_path: Path, monkeypatch) -> list[str]:
         if block.skip:
             skipped.append(block.skip)
             continue
-        text = block.text
-        ids = newest_and_oldest() if any("{" in n for _, n in block.replace) else {}
-        for old, new in block.replace:
-            text = text.replace(old, new.format(**ids))
         if block.language == "python":
+            text = block.text
+            for old, new in block.replace:
+                text = text.replace(old, new)
             exec(compile(text, f"{name}:python", "exec"), namespace)  # noqa: S102
-        else:
-            for command, shown in commands(Block(block.language, text)):
-                run_command(command, shown)
+            continue
+        for command, shown in commands(block):
+            for old, new in block.replace:
+                if old in command:  # run ids: what the commands before it stored
+                    ids = newest_and_oldest() if "{" in new else {}
+                    command = command.replace(old, new.format(**ids))
+            run_command(command, shown)
     return skipped
 
 

@@ -201,3 +201,10 @@ def test_reading_a_dataset_files_name_does_not_start_jax():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_a_file_name_whose_quotes_the_shell_stripped_is_still_a_string():
+    from reglab.lab.overrides import parse_value
+
+    assert parse_value("csv:data/x.csv") == "csv:data/x.csv"  # --set dataset="..."
+    assert parse_value('"npz:a b.npz"') == "npz:a b.npz"

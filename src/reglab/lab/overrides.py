@@ -26,8 +26,10 @@ def parse_value(text: str) -> Any:
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
-        if text and all(c.isalnum() or c in "_-." for c in text):
-            return text  # --set dataset=mnist means the string
+        if text and all(c.isalnum() or c in "_-.:/#~+" for c in text):
+            # --set dataset=mnist means the string; so does a file, which the shell
+            # has stripped of its quotes: --set dataset="csv:data/x.csv"
+            return text
         raise LabError(
             f"cannot read {text!r} as a value — write numbers as 0.01, lists as"
             ' [0, 0.01], strings in quotes ("mnist"), booleans as true/false'
