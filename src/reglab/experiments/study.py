@@ -21,6 +21,7 @@ grid setting at its default, which does nothing) where the grid has one.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -194,34 +195,46 @@ def members(cfg: Config) -> Ensemble:
     return Ensemble.grid(seeds=cfg.seeds, **rest, **cfg.grid)
 
 
-def column_labels(grid: dict[str, list], values: dict[str, np.ndarray]) -> list[str]:
-    """Return one label per member column, e.g. 'l2_strength=0.0025'.
+def columns(grid: dict[str, list]) -> list[dict[str, Any]]:
+    """Return each member column's grid values, in the ensemble's (product) order.
 
-    values: each grid setting's (C,) column values (the Result's setting_* arrays).
+    From the config alone, so a stored Result's figures and claims need neither its
+    arrays nor the plug-ins that defined its settings.
     """
-    varying = [k for k, v in grid.items() if len(v) > 1] or list(grid)
-    n = len(next(iter(values.values()))) if values else 1
+    keys = list(grid)
     return [
-        ", ".join(f"{k}={float(values[k][c]):g}" for k in varying) or "default"
-        for c in range(n)
+        dict(zip(keys, combo, strict=True))
+        for combo in itertools.product(*grid.values())
     ]
 
 
-def baselines(cfg: Config, ensemble: Ensemble) -> np.ndarray:
+def column_labels(grid: dict[str, list]) -> list[str]:
+    """Return one label per member column, e.g. 'l2_strength=0.0025'."""
+    varying = [k for k, v in grid.items() if len(v) > 1] or list(grid)
+    return [
+        ", ".join(f"{k}={float(point[k]):g}" for k in varying) or "default"
+        for point in columns(grid)
+    ]
+
+
+def baselines(grid: dict[str, list]) -> list[int]:
     """Return each column's baseline: the column with its schedule and every other
-    grid setting at its do-nothing default (-1 where the grid has none)."""
-    rows = {s.name: s for s in settings.table()}
-    schedule = [k for k in cfg.grid if k in SCHEDULE or rows[k].default is None]
-    points = [ensemble.config(c) for c in range(ensemble.n_configs)]
+    grid setting off (-1 where the grid has none).
+
+    Every regularizer's default does nothing and is 0 (a strength) or off (a flag),
+    the seam's contract, so 'off' needs no settings table.
+    """
+    points = columns(grid)
+    schedule = [k for k in grid if k in SCHEDULE]
     out = []
     for point in points:
         found = [
             b for b, other in enumerate(points)
             if all(other[k] == point[k] for k in schedule)
-            and all(other[k] == rows[k].default for k in cfg.grid if k not in schedule)
+            and all(float(other[k]) == 0.0 for k in grid if k not in schedule)
         ]  # fmt: skip
         out.append(found[0] if found else -1)
-    return np.asarray(out)
+    return out
 
 
 def load_data(cfg: Config) -> dict[str, np.ndarray]:
@@ -308,9 +321,6 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         train_accuracy=h["train"]["accuracy"], test_accuracy=h["test"]["accuracy"],
         diverged=trained.diverged,  # (S, C)
     )  # fmt: skip
-    for k in cfg.grid:  # (C,) each member column's value, for figures and exports
-        arrays[f"setting_{k}"] = np.asarray(ensemble.values[k], np.float32)
-    arrays["baseline"] = baselines(cfg, ensemble)  # (C,) column index or -1
     arrays["n_classes"] = np.asarray(K)
     timings = {"compile_s": trained.compile_seconds, "run_s": trained.run_seconds}
     return Result(NAME, config_dict(cfg), arrays, timings, list(trained.failures))
@@ -354,9 +364,7 @@ def measurements(
 
 def labels_of(result: Result) -> list[str]:
     """Return the member columns' labels of a study's Result."""
-    grid = result.config["grid"]
-    values = {k: result.arrays[f"setting_{k}"] for k in grid}
-    return column_labels(grid, values)
+    return column_labels(result.config["grid"])
 
 
 def claims(result: Result) -> list[Claim]:
@@ -365,8 +373,9 @@ def claims(result: Result) -> list[Claim]:
     acc = a["test_accuracy"][:, :, -1]  # (S, C)
     epochs = result.config["epochs"]
     out = []
-    for c, label in enumerate(labels):
-        base = int(a["baseline"][c])
+    for c, (label, base) in enumerate(
+        zip(labels, baselines(result.config["grid"]), strict=True)
+    ):
         if base < 0 or c == base:
             continue
         out.append(Claim.over_seeds(
