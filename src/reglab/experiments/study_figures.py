@@ -6,6 +6,7 @@ import math
 
 import matplotlib.figure
 import numpy as np
+from matplotlib.colors import ListedColormap
 
 from reglab.experiments.base import Figure, Result, mean_interval
 from reglab.experiments.plots import band, named_seed, plot_probability, seed_note
@@ -146,10 +147,15 @@ def _boundaries(result: Result) -> Figure:
         if two:
             cs = plot_probability(ax, a["grid_x"], a["grid_y"], a["boundary"][0, c],
                                   a["x_train"], a["y_train"], flipped)  # fmt: skip
-        else:
-            ax.contourf(a["grid_x"], a["grid_y"], a["boundary"][0, c], cmap="tab10",
-                        alpha=0.4)  # fmt: skip
-            ax.scatter(*a["x_train"].T, c=a["y_train"], cmap="tab10", s=7)
+        else:  # regions and points in the same colour per class
+            k = int(a["n_classes"])
+            palette = _colors(k)
+            ax.pcolormesh(
+                a["grid_x"], a["grid_y"], a["boundary"][0, c], shading="auto",
+                cmap=ListedColormap(palette), vmin=-0.5, vmax=k - 0.5, alpha=0.35,
+            )  # fmt: skip
+            ax.scatter(*a["x_train"].T, c=[palette[int(v)] for v in a["y_train"]],
+                       s=8, edgecolors="w", linewidths=0.3)  # fmt: skip
             ax.set_xticks([])
             ax.set_yticks([])
         ax.set_title(f"{labels[c]}\ntest acc {acc[:, c].mean():.3f}", fontsize=9)
@@ -159,7 +165,7 @@ def _boundaries(result: Result) -> Figure:
         "P(class 1) with the P = 0.5 line in black; dots: training labels (red = 1,"
         " blue = 0), crosses: flipped labels"
         if two
-        else "the predicted class; dots: training labels"
+        else "the predicted class (shaded); dots: training labels, coloured by class"
     )
     return Figure(
         "fig_study_boundaries",
