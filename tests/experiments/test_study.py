@@ -83,7 +83,7 @@ def test_a_changed_csv_is_another_study_key(tmp_path):
     assert config_hash(config_dict(again)) != key
 
 
-def test_the_moons_study_sweeps_the_plug_ins_strength():
+def test_the_moons_study_sweeps_the_plug_ins_strength(monkeypatch):
     settings, axes = load_toml(STUDIES / "moons-confidence-penalty.toml")
     assert axes == {
         "grid.confidence_penalty": [0.0, 0.1, 0.3, 1.0],
@@ -95,16 +95,16 @@ def test_the_moons_study_sweeps_the_plug_ins_strength():
             build_config(study, settings)  # without the plug-in: named, with a fix
         pytest.skip(
             "reglab.regularizers.register is not on this branch (the plug-in seam):"
-            " the study's grid names confidence_penalty, which only a registered"
-            " plug-in adds to the settings table"
+            " the study's grid names confidence_penalty, which only the registered"
+            " plug-in (examples/reglab-confidence-penalty) adds to the settings table"
         )
-    _register_stand_in()
+    _load_the_plugin(monkeypatch)
     for value in axes["grid.confidence_penalty"]:
         cfg = build_config(study, {**settings, "grid.confidence_penalty": value})
         assert cfg.grid == {"confidence_penalty": [value]}
 
 
-def test_the_mnist_study_compares_smoothing_with_the_penalty():
+def test_the_mnist_study_compares_smoothing_with_the_penalty(monkeypatch):
     settings, axes = load_toml(STUDIES / "mnist-calibration.toml")
     assert axes == {} and settings["dataset"] == "mnist"
     assert settings["grid"] == {
@@ -118,32 +118,23 @@ def test_the_mnist_study_compares_smoothing_with_the_penalty():
             "reglab.regularizers.register is not on this branch: confidence_penalty"
             " is a plug-in's setting"
         )
-    _register_stand_in()
+    _load_the_plugin(monkeypatch)
     assert study.members(build_config(study, settings)).n_configs == 4
 
 
-def _register_stand_in() -> None:
-    """Register a do-nothing regularizer with the plug-in's setting (seam present)."""
-    from reglab.regularizers.base import Regularizer
-    from reglab.settings import Setting
+def _load_the_plugin(monkeypatch) -> None:
+    """Load examples/reglab-confidence-penalty, the real plug-in (seam present).
 
-    if any(s.name == "confidence_penalty" for s in study.settings.table()):
-        return
-    reglab.regularizers.register(
-        Regularizer(
-            "confidence_penalty",
-            (
-                Setting(
-                    "confidence_penalty",
-                    0.0,
-                    "beta of the entropy bonus",
-                    "use 0.0 to turn it off",
-                    low=0.0,
-                ),
-            ),  # fmt: skip
-            "a stand-in with the plug-in's setting, for the example studies' tests",
-        )
-    )
+    Its module registers once however often it is loaded, so tests that load it too
+    never clash; $REGLAB_PLUGINS, which load_plugins sets for spawned workers, is
+    restored after the test.
+    """
+    src = STUDIES.parents[0] / "reglab-confidence-penalty" / "src"
+    if not src.is_dir():
+        pytest.skip(f"the example plug-in {src} is not on this branch")
+    monkeypatch.syspath_prepend(str(src))
+    monkeypatch.delenv("REGLAB_PLUGINS", raising=False)
+    reglab.regularizers.load_plugins(["reglab_confidence_penalty"])
 
 
 def test_study_results_hold_per_layer_norms_and_calibration():
