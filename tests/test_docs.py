@@ -9,6 +9,7 @@ a shown ``reglab: ...`` line is an error the command must exit with).
 An HTML comment right above a block, invisible on the site, changes how it runs:
 
     <!-- docs-test: skip REASON -->          not run; the reason is reported
+    <!-- docs-test: needs MODULE.NAME -->    run only where that exists (the seam)
     <!-- docs-test: replace OLD => NEW -->   run smaller (fewer epochs): OLD must
                                              appear in the block; NEW may name
                                              {newest} / {oldest}, run ids of the store
@@ -43,7 +44,7 @@ POST = sorted(p.name for p in (DOCS / "post").glob("*.md"))
 FENCE = re.compile(
     r"((?:<!-- docs-test: .*? -->\n)*)```(python|console|bash)\n(.*?)```", re.S
 )
-MARK = re.compile(r"<!-- docs-test: (skip|replace) (.*?) -->")
+MARK = re.compile(r"<!-- docs-test: (skip|replace|needs) (.*?) -->")
 
 
 @dataclass
@@ -64,6 +65,8 @@ def blocks(page: Path) -> list[Block]:
         for kind, arg in MARK.findall(marks):
             if kind == "skip":
                 block.skip = arg
+            elif kind == "needs" and not _exists(arg):
+                block.skip = f"needs {arg}, which this checkout lacks"
             else:
                 old, arrow, new = arg.partition(" => ")
                 assert arrow, f"{page.name}: replace needs 'OLD => NEW', got {arg!r}"
@@ -71,6 +74,17 @@ def blocks(page: Path) -> list[Block]:
                 block.replace.append((old, new))
         out.append(block)
     return out
+
+
+def _exists(dotted: str) -> bool:
+    """Return whether module.attribute (e.g. reglab.regularizers.register) exists."""
+    import importlib
+
+    module, _, attribute = dotted.rpartition(".")
+    try:
+        return hasattr(importlib.import_module(module), attribute)
+    except ImportError:
+        return False
 
 
 def commands(block: Block) -> list[tuple[str, list[str]]]:
