@@ -65,8 +65,9 @@ def blocks(page: Path) -> list[Block]:
         for kind, arg in MARK.findall(marks):
             if kind == "skip":
                 block.skip = arg
-            elif kind == "needs" and not _exists(arg):
-                block.skip = f"needs {arg}, which this checkout lacks"
+            elif kind == "needs":
+                if not _exists(arg):
+                    block.skip = f"needs {arg}, which this checkout lacks"
             else:
                 old, arrow, new = arg.partition(" => ")
                 assert arrow, f"{page.name}: replace needs 'OLD => NEW', got {arg!r}"
