@@ -147,3 +147,9 @@ def test_study_results_hold_per_layer_norms_and_calibration():
     assert a["reliability_conf"].shape == (1, 2, 15)
     assert np.all((a["ece"] >= 0) & (a["ece"] <= 1))
     assert a["boundary"].shape == (1, 2, study.GRID, study.GRID)
+
+
+def test_seed_axis_names_exactly_the_arrays_with_seeds_first():
+    result = study.run(study.Config(epochs=2, hidden=(4,), seeds=(0, 1, 2, 3)))
+    seeded = {k for k, v in result.arrays.items() if v.ndim and v.shape[0] == 4}
+    assert seeded == set(study.SEED_AXIS)

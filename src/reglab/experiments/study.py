@@ -49,6 +49,12 @@ N_TRAIN = {"moons": 250, "mnist": 1000, "fashion_mnist": 1000}  # the post's
 N_TEST = {"moons": 1000, "mnist": 10_000, "fashion_mnist": 10_000}
 # grid settings compared like for like, never against each other's default
 SCHEDULE = ("learning_rate", "alpha", "tau")
+# the Result's arrays with a seed axis first (the rest: data, grid, epochs)
+SEED_AXIS = (
+    "train_loss", "test_loss", "train_accuracy", "test_accuracy", "diverged", "nll",
+    "ece", "brier", "reliability_conf", "reliability_acc", "weight_norm", "sparsity",
+    "boundary",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
