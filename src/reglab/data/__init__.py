@@ -23,25 +23,40 @@ Masked language modelling (reglab.data.mlm)
                 ignore_index) -> (corrupted, labels)
 """
 
-from reglab.data.augment import (
-    compose,
-    gated,
-    post_shift,
-    random_shift,
-    rescale,
-    rotate,
-)
-from reglab.data.idx import encode_idx, parse_idx, read_idx
-from reglab.data.mlm import mask_tokens
-from reglab.data.moons import (
-    DROPOUT_MOONS,
-    WEIGHT_DECAY_MOONS,
-    Moons,
-    MoonsPreset,
-    make_moons,
-    make_moons_test,
-)
-from reglab.data.vision import load, subset, subset_indices, train_val_split
+import importlib
+from typing import Any
+
+# name -> submodule: imported on first use (PEP 562), so reading a dataset file's
+# name and hash (reglab.data.files, from the command line's TOML and sweep keys)
+# never starts JAX
+_WHERE = {
+    **dict.fromkeys(
+        ("compose", "gated", "post_shift", "random_shift", "rescale", "rotate"),
+        "augment",
+    ),
+    **dict.fromkeys(("encode_idx", "parse_idx", "read_idx"), "idx"),
+    "mask_tokens": "mlm",
+    **dict.fromkeys(
+        (
+            "DROPOUT_MOONS",
+            "WEIGHT_DECAY_MOONS",
+            "Moons",
+            "MoonsPreset",
+            "make_moons",
+            "make_moons_test",
+        ),
+        "moons",
+    ),  # fmt: skip
+    **dict.fromkeys(("load", "subset", "subset_indices", "train_val_split"), "vision"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Return a public name of reglab.data, importing its submodule on first use."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'reglab.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"reglab.data.{_WHERE[name]}"), name)
+
 
 __all__ = [
     "DROPOUT_MOONS",

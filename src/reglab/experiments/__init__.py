@@ -19,6 +19,7 @@ BEYOND = (  # ``reglab reproduce --all`` adds them
     "mlm_masking",  # BERT's masking rates measured on real text
     "choices",  # the post's unstated choices, and what they change
     "playground",  # what ``reglab playground`` trains, so a saved page re-makes
+    "study",  # your own question, from a TOML file (``reglab run study -c FILE``)
 )
 NAMES = POST + BEYOND
 
@@ -33,6 +34,7 @@ LONGEST_FIRST = (
     "early_stopping",
     "mlm_masking",
     "playground",
+    "study",
 )
 assert sorted(LONGEST_FIRST) == sorted(NAMES)
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from reglab import data, nn, spectral
+from reglab.data import files
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import Claim, Progress, Result, config_dict
 from reglab.experiments.early_stopping_moments import (
@@ -36,7 +37,7 @@ from reglab.experiments.early_stopping_moments import (
     shift_epochs,
     test_optimum,
 )
-from reglab.experiments.rules import Interval, Options, Rules, shrink
+from reglab.experiments.rules import Interval, Rules, shrink
 from reglab.optim import OptimizerSpec
 from reglab.train import EarlyStopping, TrainSpec, log_spaced_epochs, predict, train
 
@@ -87,13 +88,8 @@ class Config(Rules):
     seeds: tuple[int, ...] = (0,)
 
     constraints = {
-        "dataset": Options(DATASETS),
-        "n_train": Interval(
-            int, 2, N_BUNDLED_TRAIN, fix="the bundled training images; lower n_train"
-        ),
-        "n_test": Interval(
-            int, 1, N_TEST_IMAGES, fix=f"use {N_TEST_IMAGES} for the whole test set"
-        ),
+        "n_train": Interval(int, 2, None),
+        "n_test": Interval(int, 1, None),
         "epochs": Interval(int, 2, None, fix="an early and a late time"),
         "batch_size": Interval(int, 1, None),
         "n_record": Interval(int, 2, None),
@@ -115,6 +111,18 @@ class Config(Rules):
 
     def validate(self) -> None:
         """Raise ValueError for splits, batch, widths or energy rank that do not fit."""
+        # a file's sha256 joins its name, so a changed file is another run
+        object.__setattr__(self, "dataset", files.check_dataset(self.dataset, DATASETS))
+        if not files.is_file(self.dataset):  # a file's sizes: check_file_shapes
+            Interval(
+                int,
+                2,
+                N_BUNDLED_TRAIN,
+                fix="the bundled training images; lower n_train",
+            ).check("n_train", self.n_train)
+            Interval(
+                int, 1, N_TEST_IMAGES, fix=f"use {N_TEST_IMAGES} for the whole test set"
+            ).check("n_test", self.n_test)
         if self.n_val >= self.n_train:
             raise ValueError(
                 f"n_val must be < n_train={self.n_train}, got {self.n_val} — the"
@@ -126,7 +134,9 @@ class Config(Rules):
                 f" (the user run's training set), got {self.batch_size}"
                 " — lower batch_size or n_val"
             )
-        if len(self.widths) < 2 or self.widths[0] != 784 or self.widths[-1] != 10:
+        if files.is_file(self.dataset):
+            check_file_shapes(self)
+        elif len(self.widths) < 2 or self.widths[0] != 784 or self.widths[-1] != 10:
             raise ValueError(
                 f"widths must be (784, hidden..., 10) for 28x28 images in 10 classes,"
                 f" got {self.widths!r} — e.g. (784, 128, 128, 10)"
@@ -138,10 +148,36 @@ class Config(Rules):
             )
 
 
+def check_file_shapes(cfg: Config) -> None:
+    """Raise ValueError unless a file dataset fits the widths and has a test split."""
+    found = files.load(cfg.dataset)
+    if found.x_test is None:
+        raise ValueError(
+            f"{found.path} has no test split — early_stopping measures test loss;"
+            " save x_test and y_test in an npz:PATH file"
+        )
+    n, d = found.x.shape
+    if cfg.widths[0] != d or cfg.widths[-1] != found.n_classes:
+        raise ValueError(
+            f"widths must start at {d} features and end at {found.n_classes} classes"
+            f" for {found.path}, got {cfg.widths!r} — e.g. ({d}, 128, 128,"
+            f" {found.n_classes})"
+        )
+    if cfg.n_train > n or cfg.n_test > len(found.x_test):
+        raise ValueError(
+            f"n_train={cfg.n_train} and n_test={cfg.n_test} must fit the {n} training"
+            f" and {len(found.x_test)} test rows of {found.path} — lower them"
+        )
+
+
 def load_data(cfg: Config) -> tuple[np.ndarray, ...]:
     """Return (x_train, y_train, x_test, y_test): stratified subsets, seeded."""
-    x, y = data.load(cfg.dataset, split="train")
-    x_test, y_test = data.load(cfg.dataset, split="test")
+    if files.is_file(cfg.dataset):
+        found = files.load(cfg.dataset)
+        x, y, x_test, y_test = found.x, found.y, found.x_test, found.y_test
+    else:
+        x, y = data.load(cfg.dataset, split="train")
+        x_test, y_test = data.load(cfg.dataset, split="test")
     x, y = data.subset(x, y, cfg.n_train, seed=cfg.data_seed)  # (N, 784), (N,)
     x_test, y_test = data.subset(x_test, y_test, cfg.n_test, seed=cfg.data_seed)
     return x, y, x_test, y_test

@@ -32,8 +32,7 @@ from reglab import metrics, nn, sharpness
 from reglab.data import WEIGHT_DECAY_MOONS, load, subset
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import Claim, Progress, Result, Tally, config_dict
-from reglab.experiments.dropout import boundary_length
-from reglab.experiments.weight_decay import plane_grid, prob_class1
+from reglab.experiments.moons import boundary_length, plane_grid, prob_class1
 from reglab.optim import OptimizerSpec
 from reglab.settings import table
 from reglab.train import TrainSpec, predict, train

@@ -27,6 +27,16 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value)  # a JSON string is a valid TOML basic string
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # a table setting (a study's grid), inline
+        bare = lambda k: k.replace("_", "").replace("-", "").isalnum()  # noqa: E731
+        return (
+            "{"
+            + ", ".join(
+                f"{k if bare(k) else json.dumps(k)} = {_toml_value(v)}"
+                for k, v in value.items()
+            )
+            + "}"
+        )
     raise TypeError(f"cannot write {value!r} ({type(value).__name__}) as TOML")
 
 

@@ -17,6 +17,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from reglab.data import files
 from reglab.lab import LabError
 
 
@@ -25,8 +26,10 @@ def parse_value(text: str) -> Any:
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
-        if text and all(c.isalnum() or c in "_-." for c in text):
-            return text  # --set dataset=mnist means the string
+        if text and all(c.isalnum() or c in "_-.:/#~+" for c in text):
+            # --set dataset=mnist means the string; so does a file, which the shell
+            # has stripped of its quotes: --set dataset="csv:data/x.csv"
+            return text
         raise LabError(
             f"cannot read {text!r} as a value — write numbers as 0.01, lists as"
             ' [0, 0.01], strings in quotes ("mnist"), booleans as true/false'
@@ -57,6 +60,19 @@ def load_toml(path: str | Path) -> tuple[dict[str, Any], dict[str, list]]:
     sweep = data.pop("sweep", {})
     if not isinstance(sweep, dict):
         raise LabError(f"[sweep] in {path} must be a table of arrays, got {sweep!r}")
+    # a dataset file named in the TOML lies beside it, wherever the command runs
+    folder = Path(path).parent
+    data = {k: files.relative_to(v, folder) for k, v in data.items()}
+    sweep = {
+        k: [files.relative_to(v, folder) for v in vs] if isinstance(vs, list) else vs
+        for k, vs in sweep.items()
+    }
+    # [sweep] grid.l2_strength = [...] is a nested table in TOML: one axis per key
+    sweep = {
+        f"{k}.{sub}" if isinstance(v, dict) else k: vs
+        for k, v in sweep.items()
+        for sub, vs in (v.items() if isinstance(v, dict) else [(None, v)])
+    }
     for key, values in sweep.items():
         if not isinstance(values, list) or not values:
             raise LabError(
@@ -74,7 +90,16 @@ def field_types(config_cls: type) -> dict[str, Any]:
 
 def check_key(key: str, config_cls: type, experiment: str) -> None:
     """Raise LabError for a key that is not a field of the Config, with a hint."""
-    names = list(field_types(config_cls))
+    types = field_types(config_cls)
+    names = list(types)
+    head, dot, _ = key.partition(".")
+    if dot and head in names:
+        if typing.get_origin(types[head]) is not dict:
+            raise LabError(
+                f"{experiment} setting {head!r} is not a table, so {key!r} names"
+                f" nothing — write {head}=VALUE"
+            )
+        return  # a key of a table setting (grid.l2_strength): the Config checks it
     if key in names:
         return
     match = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
@@ -150,7 +175,8 @@ def build_config(
     types = field_types(module.Config)
     for key in settings:
         check_key(key, module.Config, name)
-    values = {k: coerce(k, v, types[k]) for k, v in settings.items()}
+    plain = {k: v for k, v in settings.items() if "." not in k}
+    values = {k: coerce(k, v, types[k]) for k, v in plain.items()}
     try:
         cfg = module.Config()
         if quick:
@@ -159,6 +185,10 @@ def build_config(
             if seeds < 1:
                 raise LabError(f"--seeds must be >= 1, got {seeds}")
             cfg = dataclasses.replace(cfg, seeds=tuple(range(seeds)))
+        for key, value in settings.items():  # grid.l2_strength joins the grid table
+            head, dot, sub = key.partition(".")
+            if dot:
+                values[head] = {**values.get(head, getattr(cfg, head)), sub: value}
         return dataclasses.replace(cfg, **values)
     except (ValueError, TypeError) as e:
         raise LabError(f"{name}: {e}") from None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from reglab.data import files
 from reglab.store import Store, resolve_path
 from reglab.store.runs import canonical_json
 
@@ -37,6 +38,8 @@ def sweep_key(
         "seeds": seeds,
         "quick": quick,
         "version": version,
+        # a dataset file's content: a changed file is a new sweep, never a replay
+        "files": files.fingerprint([settings, axes]),
     }
     return hashlib.sha256(canonical_json(inputs).encode()).hexdigest()
 
