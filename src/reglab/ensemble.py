@@ -106,7 +106,15 @@ class Ensemble:
 
     def members(self) -> Member:
         """Return the (configs,) arrays as the program's typed inputs."""
-        return Member(self.values)
+        # in the table's order; a row registered after this ensemble was made takes
+        # its default (which does nothing)
+        n = self.n_configs
+        return Member(
+            (s.name, self.values[s.name])
+            if s.name in self.values
+            else (s.name, np.full(n, s.check(s.default)))
+            for s in settings.table()
+        )
 
     def describe(self, s: int, c: int) -> str:
         """Return a one-line description of member (s, c) for reports and errors."""

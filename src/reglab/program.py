@@ -212,7 +212,9 @@ def stepped(rule, grad_fn, key: Array, t, member: Member):
     return at
 
 
-def step_member(prog: Program, params, opt_state, member: Member, keys, x, y, idx, w, t):
+def step_member(
+    prog: Program, params, opt_state, member: Member, keys, x, y, idx, w, t
+):
     """One minibatch update of one member; returns its running-metric sums."""
     opt = optimizer(prog, member, keys)
     xb, yb = x[idx], y[idx]  # (B, D), (B,): shared by the seed's members
@@ -341,7 +343,9 @@ def train_epoch(prog: Program, hyper: Member, keys: Keys, x, y, state: State, e)
         in_axes=(p_axes, o_axes, 0, None, None, None, None, None, None),
         out_axes=(p_axes, o_axes, 0),
     )
-    over_seeds = jax.vmap(per_config, in_axes=(0, 0, None, 0, None, None, 0, None, None))
+    over_seeds = jax.vmap(
+        per_config, in_axes=(0, 0, None, 0, None, None, 0, None, None)
+    )
 
     def step(carry, inp):
         params, opt_state = carry

@@ -140,6 +140,12 @@ def add_rows(owner: str, rows: tuple[Setting, ...]) -> None:
     BY_NAME.update({r.name: r for r in rows})
 
 
+def remove_rows(owner: str) -> None:
+    """Remove a regularizer's rows from the table (``regularizers.unregister``)."""
+    for name in _OWNERS.pop(owner, ()):
+        del BY_NAME[name]
+
+
 def table() -> tuple[Setting, ...]:
     """Return every row of the table now: the optimizer's and registered ones.
 

@@ -258,8 +258,10 @@ def lay_out(plan: Plan, prog: program.Program) -> Layout:
         lambda v: placement.to_groups(jnp.asarray(v), G, Cg), plan.ensemble.members()
     )
     o, ctx = plan.options, plan.ctx
+    # the regularizers themselves (their hooks), not their names: a plug-in
+    # registered anew under the same name compiles its own program
     static = (plan.spec, o.augment_fn, o.early_stopping, plan.monitor,
-              tuple(ctx.mask.items()), ctx.used, tuple(r.name for r in prog.regs))  # fmt: skip
+              tuple(ctx.mask.items()), ctx.used, prog.regs)  # fmt: skip
     return Layout(devs[:d], G, Cg, shape, hyper, static)
 
 

@@ -68,6 +68,14 @@ def register(reg: Regularizer) -> Regularizer:
     return reg
 
 
+def unregister(name: str) -> None:
+    """Remove a registered regularizer and its rows (tests; a plug-in reloaded)."""
+    if name not in _REGISTRY:
+        raise ValueError(f"no regularizer named {name!r} is registered")
+    del _REGISTRY[name]
+    settings.remove_rows(name)
+
+
 def registered() -> tuple[Regularizer, ...]:
     """Return every registered regularizer, in registration order."""
     return tuple(_REGISTRY.values())
@@ -248,4 +256,5 @@ __all__ = [
     "plugins",
     "register",
     "registered",
+    "unregister",
 ]

@@ -38,8 +38,13 @@ def batch(ctx: Context):
 REGULARIZER = Regularizer(
     name="augmentation",
     settings=(
-        Setting("augment", False, "apply the trainer's augmentation to this member",
-                "use False for plain inputs", flag=True),
+        Setting(
+            "augment",
+            False,
+            "apply the trainer's augmentation to this member",
+            "use False for plain inputs",
+            flag=True,
+        ),
     ),  # fmt: skip
     summary="data augmentation by the trainer's augment_fn (e.g. the post's shifts)",
     batch=batch,

@@ -50,11 +50,22 @@ def masks(ctx: Context):
 REGULARIZER = Regularizer(
     name="dropout",
     settings=(
-        Setting("p_drop", 0.0, "dropout rate at the network's dropout layers",
-                "use 0.0 to turn dropout off", low=0.0, high=1.0, high_open=True),
-        Setting("dropout_per_batch", False,
-                "one dropout mask per batch (the post's) in a per-example program",
-                "use False for per-example masks", flag=True),
+        Setting(
+            "p_drop",
+            0.0,
+            "dropout rate at the network's dropout layers",
+            "use 0.0 to turn dropout off",
+            low=0.0,
+            high=1.0,
+            high_open=True,
+        ),
+        Setting(
+            "dropout_per_batch",
+            False,
+            "one dropout mask per batch (the post's) in a per-example program",
+            "use False for per-example masks",
+            flag=True,
+        ),
     ),  # fmt: skip
     summary="dropout at the model's dropout layers (Srivastava et al. 2014)",
     masks=masks,

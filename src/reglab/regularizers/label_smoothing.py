@@ -25,9 +25,15 @@ def batch(ctx: Context):
 REGULARIZER = Regularizer(
     name="label_smoothing",
     settings=(
-        Setting("smoothing", 0.0, "label smoothing epsilon of the training targets",
-                "use 0.0 to train on one-hot targets", low=0.0, high=1.0,
-                high_open=True),
+        Setting(
+            "smoothing",
+            0.0,
+            "label smoothing epsilon of the training targets",
+            "use 0.0 to train on one-hot targets",
+            low=0.0,
+            high=1.0,
+            high_open=True,
+        ),
     ),  # fmt: skip
     summary="label smoothing of the training targets (Szegedy et al. 2016)",
     batch=batch,

@@ -20,8 +20,13 @@ def update(ctx: Context, member, key, step_size):
 REGULARIZER = Regularizer(
     name="max_norm",
     settings=(
-        Setting("max_norm", 0.0, "cap on each unit's incoming-weight norm after a step",
-                "use 0.0 to turn max-norm off", low=0.0),
+        Setting(
+            "max_norm",
+            0.0,
+            "cap on each unit's incoming-weight norm after a step",
+            "use 0.0 to turn max-norm off",
+            low=0.0,
+        ),
     ),  # fmt: skip
     summary="max-norm constraint on each unit's incoming weights (Srebro &"
     " Shraibman 2005)",

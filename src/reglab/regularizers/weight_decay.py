@@ -55,9 +55,13 @@ def gradient(ctx: Context, member, key, step_size):
     coupled_share = 1.0 - decoupled - proximal  # 1 or 0 per member
     parts = []
     if "l2_strength" in ctx.used:
-        parts.append(optim.add_l2_gradient(member.l2_strength * coupled_share, ctx.mask))
+        parts.append(
+            optim.add_l2_gradient(member.l2_strength * coupled_share, ctx.mask)
+        )
     if "l1_strength" in ctx.used:
-        parts.append(optim.add_l1_gradient(member.l1_strength * coupled_share, ctx.mask))
+        parts.append(
+            optim.add_l1_gradient(member.l1_strength * coupled_share, ctx.mask)
+        )
     return parts or None
 
 
@@ -74,11 +78,17 @@ def update(ctx: Context, member, key, step_size):
     elif mixed:  # a coupled chain whose members pick their own kind
         decoupled, proximal = _shares(ctx, member)
         l2_share = decoupled + proximal
-        parts += [optim.decoupled_l2(member.l2_strength * l2_share, step_size, mask)] * l2
+        parts += [
+            optim.decoupled_l2(member.l2_strength * l2_share, step_size, mask)
+        ] * l2
         if "decoupled" in mixed and l1:
-            parts.append(optim.decoupled_l1(member.l1_strength * decoupled, step_size, mask))
+            parts.append(
+                optim.decoupled_l1(member.l1_strength * decoupled, step_size, mask)
+            )
         if "proximal" in mixed and l1:
-            parts.append(optim.proximal_l1(member.l1_strength * proximal, step_size, mask))
+            parts.append(
+                optim.proximal_l1(member.l1_strength * proximal, step_size, mask)
+            )
     elif penalty == "proximal":
         parts += [optim.decoupled_l2(member.l2_strength, step_size, mask)] * l2
         parts += [optim.proximal_l1(member.l1_strength, step_size, mask)] * l1
@@ -88,14 +98,34 @@ def update(ctx: Context, member, key, step_size):
 REGULARIZER = Regularizer(
     name="weight_decay",
     settings=(
-        Setting("l2_strength", 0.0, "L2 weight decay lambda_2 (the post's lambda theta)",
-                "use 0.0 to turn L2 off", low=0.0),
-        Setting("l1_strength", 0.0, "L1 weight decay lambda_1 (lambda sign(theta))",
-                "use 0.0 to turn L1 off", low=0.0),
-        Setting("decoupled", False, "decay outside the adaptive scaling (AdamW)",
-                "use False for the coupled penalty", flag=True),
-        Setting("proximal", False, "L1 by soft-thresholding (exact zeros)",
-                "use False for the subgradient L1", flag=True),
+        Setting(
+            "l2_strength",
+            0.0,
+            "L2 weight decay lambda_2 (the post's lambda theta)",
+            "use 0.0 to turn L2 off",
+            low=0.0,
+        ),
+        Setting(
+            "l1_strength",
+            0.0,
+            "L1 weight decay lambda_1 (lambda sign(theta))",
+            "use 0.0 to turn L1 off",
+            low=0.0,
+        ),
+        Setting(
+            "decoupled",
+            False,
+            "decay outside the adaptive scaling (AdamW)",
+            "use False for the coupled penalty",
+            flag=True,
+        ),
+        Setting(
+            "proximal",
+            False,
+            "L1 by soft-thresholding (exact zeros)",
+            "use False for the subgradient L1",
+            flag=True,
+        ),
     ),  # fmt: skip
     summary="L2/L1 weight decay: coupled (the post's SGD), decoupled (AdamW,"
     " Loshchilov & Hutter 2019) or proximal L1",
