@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from reglab import nn
+from reglab import nn, regularizers
 from reglab.data.moons import MoonsPreset
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import Claim, Progress, Result, check_choice, config_dict
@@ -73,8 +73,12 @@ MEMBER_FIELDS = {
 REGULARIZERS = ("l2_strength", "l1_strength", "max_norm", "p_drop", "smoothing")
 
 
+# the registered plug-ins' settings as fields: one value shared by every member
+PluginSettings = regularizers.plugin_config_base()
+
+
 @dataclass(frozen=True)
-class Config:
+class Config(PluginSettings):
     """A playground page; defaults are the post's weight-decay row, one member."""
 
     n_train: int = 250
@@ -186,6 +190,8 @@ def ensemble_values(cfg: Config) -> dict[str, np.ndarray]:
     }
     for k, (name, value) in flags.items():
         column[k] = np.asarray([m[name] == value for m in members])
+    for row in regularizers.plugin_rows():  # plug-ins: shared by every member
+        column[row.name] = np.full(len(members), getattr(cfg, row.name, row.default))
     return column
 
 

@@ -17,6 +17,7 @@ Ray tasks import the same modules).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 import os
@@ -175,6 +176,29 @@ def optimizer(
 # --- Plug-ins ----------------------------------------------------------------------
 
 
+def plugin_rows() -> tuple[settings.Setting, ...]:
+    """Return the settings of the registered plug-ins (not built in), in order."""
+    return tuple(
+        s for r in registered() if r.name not in _BUILTINS for s in r.settings
+    )
+
+
+def plugin_config_base() -> type:
+    """Return a frozen dataclass with one field per plug-in setting (its default).
+
+    An experiment's Config that inherits it takes the plug-ins' settings as its own
+    fields, so ``--set``/``--grid``/TOML reach them and the store records them (with
+    no plug-in registered it has no fields: configs hash as before).
+    """
+    fields = [
+        (s.name, bool if s.flag else float,
+         dataclasses.field(default=bool(s.default) if s.flag else float(s.default)))
+        for s in plugin_rows()
+    ]  # fmt: skip
+    return dataclasses.make_dataclass("PluginSettings", fields, frozen=True)
+
+
+
 def _register_module(module) -> list[Regularizer]:
     """Register every module-level Regularizer of a plug-in module; return them."""
     found = [v for v in vars(module).values() if isinstance(v, Regularizer)]
@@ -243,6 +267,7 @@ def _load_entry_points() -> None:
 
 for _builtin in (weight_decay, max_norm, dropout, label_smoothing, augmentation):
     register(_builtin.REGULARIZER)
+_BUILTINS = frozenset(_REGISTRY)  # what registers after these is a plug-in
 _load_entry_points()
 load_plugins(plugins())
 
@@ -253,6 +278,8 @@ __all__ = [
     "at",
     "load_plugins",
     "optimizer",
+    "plugin_config_base",
+    "plugin_rows",
     "plugins",
     "register",
     "registered",
