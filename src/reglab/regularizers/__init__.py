@@ -178,9 +178,7 @@ def optimizer(
 
 def plugin_rows() -> tuple[settings.Setting, ...]:
     """Return the settings of the registered plug-ins (not built in), in order."""
-    return tuple(
-        s for r in registered() if r.name not in _BUILTINS for s in r.settings
-    )
+    return tuple(s for r in registered() if r.name not in _BUILTINS for s in r.settings)
 
 
 def plugin_config_base() -> type:
@@ -196,7 +194,6 @@ def plugin_config_base() -> type:
         for s in plugin_rows()
     ]  # fmt: skip
     return dataclasses.make_dataclass("PluginSettings", fields, frozen=True)
-
 
 
 def _register_module(module) -> list[Regularizer]:
