@@ -367,3 +367,19 @@ def test_a_broken_entry_point_is_skipped_with_one_warning(tmp_path):
     assert "'augmentation', 'dropout', 'label_smoothing'" in done.stdout
     assert done.stderr.count("reglab plug-in 'broken'") == 1
     assert "no_such_module_here" in done.stderr and "fix or uninstall" in done.stderr
+
+
+def test_member_pickles_with_a_plugins_setting_and_configs_take_it_as_a_field():
+    import dataclasses
+    import pickle
+
+    reg = Regularizer("probe", (row("probe_strength"),), "a probe")
+    with registered(reg):
+        member = settings.member(learning_rate=0.1, probe_strength=0.25)
+        back = pickle.loads(pickle.dumps(member))  # as a spawned worker gets it
+        assert back == member and back.probe_strength == 0.25
+        assert jax.tree.structure(back) == jax.tree.structure(member)
+        base = regularizers.plugin_config_base()
+        (field,) = dataclasses.fields(base)
+        assert (field.name, field.default) == ("probe_strength", 0.0)
+    assert dataclasses.fields(regularizers.plugin_config_base()) == ()  # built-ins
