@@ -216,7 +216,7 @@ def validate(spec: TrainSpec, ensemble: Ensemble, x, y, options: Options) -> Pla
     )
     # Shapes only: eval_shape traces init_mlp without running or compiling it.
     probe = jax.eval_shape(partial(nn.init_mlp, spec=model), jax.random.PRNGKey(0))
-    values = ensemble.values
+    values = dict(ensemble.members())  # every row, a late-registered one too
     used = settings.in_use(values) | settings.check_names(
         o.keep_settings, "keep_settings"
     )

@@ -25,26 +25,11 @@ def penalty(logits, weights, beta):
 
 def loss(ctx):
     """Return the loss term: each member's beta is its confidence_penalty."""
-    del ctx
-    return lambda logits, targets, weights, member: penalty(
-        logits, weights, member.confidence_penalty
-    )
+    return lambda z, targets, w, member: penalty(z, w, member.confidence_penalty)
 
 
-REGULARIZER = register(
-    Regularizer(
-        name="confidence_penalty",
-        settings=(
-            Setting(
-                "confidence_penalty",
-                0.0,
-                "beta: the loss minus beta times the prediction's entropy",
-                "use 0.0 to turn the confidence penalty off",
-                low=0.0,
-            ),
-        ),  # fmt: skip
-        summary="confidence penalty: minus beta times the entropy of the"
-        " prediction (Pereyra et al. 2017)",
-        loss=loss,
-    )
-)
+BETA = Setting("confidence_penalty", 0.0, "beta: the loss minus beta times the"
+               " prediction's entropy", "use 0.0 to turn it off", low=0.0)  # fmt: skip
+REGULARIZER = register(Regularizer(
+    "confidence_penalty", (BETA,), "confidence penalty (Pereyra et al. 2017)", loss=loss
+))  # fmt: skip
