@@ -232,8 +232,9 @@ def load_plugins(modules: Iterable[str]) -> list[str]:
                 " Regularizer(...) (reglab.regularizers.base)"
             )
         loaded.append(name)
-    known = [m for m in os.environ.get(PLUGINS_ENV, "").split(",") if m]
-    os.environ[PLUGINS_ENV] = ",".join(dict.fromkeys(known + loaded))
+    if loaded:  # (importing reglab leaves the environment as it was)
+        known = [m for m in os.environ.get(PLUGINS_ENV, "").split(",") if m]
+        os.environ[PLUGINS_ENV] = ",".join(dict.fromkeys(known + loaded))
     return loaded
 
 
