@@ -12,7 +12,9 @@ The built-ins (weight_decay, max_norm, dropout, label_smoothing, augmentation) a
 registered when this package is imported; then the plug-ins named by the
 ``reglab.regularizers`` entry-point group (a broken one is skipped with one warning)
 and by ``$REGLAB_PLUGINS`` (set by ``load_plugins``, so spawned workers and local
-Ray tasks import the same modules).
+Ray tasks import the same modules). A plug-in module calls ``register`` on its
+Regularizer itself (``REGULARIZER = register(Regularizer(...))``), so importing it
+before reglab registers it too; it does no JAX work at import.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import dataclasses
 import importlib
 import importlib.metadata
 import os
+import sys
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Sequence
@@ -246,6 +249,9 @@ def plugins() -> tuple[str, ...]:
 def _load_entry_points() -> None:
     """Register the entry-point plug-ins; a broken one is skipped, warned once."""
     for ep in importlib.metadata.entry_points(group=ENTRY_POINTS):
+        importing = sys.modules.get(ep.module)
+        if importing is not None and ep.attr and not hasattr(importing, ep.attr):
+            continue  # mid-import: the plug-in imported reglab first; it registers
         try:
             found = ep.load()
             if isinstance(found, Regularizer):
