@@ -94,19 +94,19 @@ def test_a_plugin_that_fails_to_import_is_named_before_any_training(tmp_path):
     )
 
 
-def test_plugin_option_loads_a_module_for_the_run(site, tmp_path):
-    # the package on the path without its dist-info: found through --plugin only
+def test_plugin_option_reaches_spawned_workers(site, tmp_path):
+    # the package on the path without its dist-info: found through plugins only,
+    # and by the two worker processes (--jobs 2) through $REGLAB_PLUGINS
     bare = tmp_path / "bare"
-    shutil.copytree(
-        site / "reglab_confidence_penalty", bare / "reglab_confidence_penalty"
-    )
+    package = "reglab_confidence_penalty"
+    shutil.copytree(site / package, bare / package)
     toml = tmp_path / "page.toml"
-    toml.write_text('plugins = ["reglab_confidence_penalty"]\nepochs = 5\n'
-                    "hidden = [8]\nconfidence_penalty = 0.3\n")  # fmt: skip
-    done = command(bare, "reglab", "run", "playground", "-c", str(toml),
-                   "--store", str(tmp_path / "s"), "--out", str(tmp_path / "o"),
-                   "--no-progress", cwd=tmp_path)  # fmt: skip
+    toml.write_text(f'plugins = ["{package}"]\nepochs = 5\nhidden = [8]\n'
+                    "[sweep]\nconfidence_penalty = [0.0, 0.3]\n")  # fmt: skip
+    where = ["--store", str(tmp_path / "s"), "--out", str(tmp_path / "o")]
+    done = command(bare, "reglab", "sweep", "playground", "-c", str(toml),
+                   "--jobs", "2", *where, "--no-progress", cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     with Store(tmp_path / "s") as runs_store:
-        (run,) = runs_store.list_runs(experiment="playground", status="finished")
-    assert run.config["confidence_penalty"] == 0.3
+        runs = runs_store.list_runs(experiment="playground", status="finished")
+    assert sorted(r.config["confidence_penalty"] for r in runs) == [0.0, 0.3]
