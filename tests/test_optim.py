@@ -6,8 +6,11 @@ import numpy as np
 import optax
 import pytest
 
-from reglab import optim
+from reglab import nn, optim, regularizers
+from reglab.ensemble import Ensemble
+from reglab.regularizers.base import Context
 from reglab.settings import member
+from reglab.specs import TrainSpec
 
 LR, ALPHA, TAU = 0.15, 1.0, 50.0  # a short tau so the schedule visibly moves
 
@@ -34,9 +37,19 @@ def grads_at(params, step):  # a fixed, step-dependent "likelihood gradient"
     return jax.tree.map(lambda p: jnp.cos(p * (step + 1)) * 0.3, params)
 
 
-def run(spec, hyper, params, n_steps, penalize_biases=True, used=optim.STRENGTHS):
+STRENGTHS = frozenset({"l2_strength", "l1_strength", "max_norm"})
+
+
+def build_optimizer(spec, hyper, mask, used=STRENGTHS):
+    """The chain the program builds: the registry's rules around spec's optimizer."""
+    model = nn.MLPSpec((3, 4, 2))
+    ctx = Context(model, TrainSpec(model, spec), frozenset(used), mask, 1)
+    return regularizers.optimizer(ctx, hyper)
+
+
+def run(spec, hyper, params, n_steps, penalize_biases=True, used=STRENGTHS):
     mask = optim.penalty_mask(params, penalize_biases)
-    opt = optim.build_optimizer(spec, hyper, mask, used)
+    opt = build_optimizer(spec, hyper, mask, used)
     state = opt.init(params)
     for step in range(n_steps):
         updates, state = opt.update(grads_at(params, step), state, params)
@@ -172,7 +185,7 @@ def test_mixed_chain_member_follows_its_own_penalty(kind, name, getkey):
     strengths = dict(l2_strength=0.05, l1_strength=0.01)
     flags = {k: jnp.bool_(kind == k) for k in ("decoupled", "proximal")}
     mixed = hp(**strengths, **flags)
-    both = optim.STRENGTHS | {"decoupled", "proximal"}
+    both = STRENGTHS | {"decoupled", "proximal"}
     got = run(optim.OptimizerSpec(name, penalty="coupled"), mixed, params, 6, used=both)
     ref = run(optim.OptimizerSpec(name, penalty=kind),
               hp(**strengths), params, 6)  # fmt: skip
@@ -181,8 +194,11 @@ def test_mixed_chain_member_follows_its_own_penalty(kind, name, getkey):
 
 def test_decoupled_members_need_a_coupled_chain(getkey):
     spec = optim.OptimizerSpec("adam", penalty="proximal")
-    with pytest.raises(ValueError, match="per-member decoupled penalties need"):
-        optim.build_optimizer(spec, hp(decoupled=True), {}, ("decoupled",))
+    model = nn.MLPSpec((3, 4, 2))
+    ctx = Context(model, TrainSpec(model, spec), frozenset({"decoupled"}), {}, 1)
+    with pytest.raises(ValueError, match=r"decoupled=True need OptimizerSpec\(pen"):
+        values = Ensemble((0,), {"learning_rate": 0.1, "decoupled": True}).values
+        regularizers.check(ctx, values)
 
 
 @pytest.mark.parametrize("scaling", optim.DECAY_SCALINGS)
@@ -239,7 +255,7 @@ def test_proximal_l1_reaches_exact_zeros_where_subgradient_hovers(getkey):
     out = {}
     for penalty in ("coupled", "proximal"):
         spec = optim.OptimizerSpec("sgd", penalty=penalty)
-        opt = optim.build_optimizer(
+        opt = build_optimizer(
             spec,
             member(learning_rate=lr, alpha=0.0, tau=1.0, l1_strength=lam),
             {"W1": True},
@@ -256,7 +272,7 @@ def test_proximal_l1_reaches_exact_zeros_where_subgradient_hovers(getkey):
 
 def test_proximal_l1_soft_thresholds_one_step():
     spec = optim.OptimizerSpec("sgd", penalty="proximal")
-    opt = optim.build_optimizer(
+    opt = build_optimizer(
         spec,
         member(learning_rate=1.0, alpha=0.0, tau=1.0, l1_strength=0.3),
         {"W1": True},

@@ -8,8 +8,9 @@ from reglab.ensemble import Ensemble
 
 
 def test_every_row_has_a_meaning_a_fix_and_a_member_field():
-    assert settings.Member._fields == tuple(s.name for s in settings.SETTINGS)
-    for s in settings.SETTINGS:
+    names = tuple(s.name for s in settings.table())
+    assert settings.member(learning_rate=0.1)._fields == names
+    for s in settings.table():
         assert s.meaning and s.fix, s.name
         if s.default is not None:
             s.check(s.default)  # every default is allowed by its own range
@@ -44,7 +45,7 @@ def test_flags_are_booleans_and_accept_zero_or_one():
 
 def test_ensemble_takes_defaults_and_validation_from_the_table():
     ens = Ensemble((0,), {"learning_rate": [0.1, 0.2]})
-    for row in settings.SETTINGS[1:]:
+    for row in settings.table()[1:]:
         assert (ens.values[row.name] == row.default).all()
     with pytest.raises(ValueError, match="did you mean l2_strength"):
         Ensemble((0,), {"learning_rate": 0.1, "l2_strenght": 0.1})

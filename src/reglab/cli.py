@@ -150,6 +150,7 @@ def _settings(args: argparse.Namespace) -> tuple[dict, dict]:
     from reglab.lab.sweep import parse_grid
 
     settings, axes = load_toml(args.config) if args.config else ({}, {})
+    settings.pop("plugins", None)  # loaded before any work (_load_plugins)
     settings |= parse_sets(args.set)
     for item in getattr(args, "grid", None) or []:
         key, values = parse_grid(item)
@@ -285,10 +286,13 @@ def list_experiments(args: argparse.Namespace) -> int:
         )
         where = "" if name in experiments.POST else " (beyond the post: --all)"
         print(f"{name}{where}: {fields}")
-    from reglab.settings import describe
+    from reglab import regularizers, settings
 
     print("\nper-member settings (reglab.settings; one value per ensemble member):")
-    rows = describe()
+    rows = settings.describe()
+    plugins = regularizers.plugin_rows()
+    if plugins:
+        print(f"  (plug-ins: {', '.join(s.name for s in plugins)})")
     width = max(len(r[0]) for r in rows)
     for name, default, allowed, meaning in rows:
         print(f"  {name:<{width}}  {default:<8}  {allowed:<13}  {meaning}")
@@ -335,6 +339,38 @@ def _common(p: argparse.ArgumentParser, *, out: bool = True) -> None:
         help="experiments (or sweep points) at once, each in its own process"
         " (default: one per core)",
     )  # fmt: skip
+    _plugin_option(p)
+
+
+def _plugin_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--plugin", action="append", default=[], metavar="MODULE",
+        help="import a regularizer plug-in module (repeatable); its settings then"
+        " work like the built-ins'",
+    )  # fmt: skip
+
+
+def _load_plugins(args: argparse.Namespace) -> None:
+    """Import --plugin modules and a -c file's top-level plugins, before any work."""
+    from reglab.lab import LabError
+    from reglab.lab.overrides import load_toml
+
+    modules = list(getattr(args, "plugin", None) or [])
+    if getattr(args, "config", None):
+        listed = load_toml(args.config)[0].get("plugins", [])
+        if not isinstance(listed, list) or not all(isinstance(m, str) for m in listed):
+            raise LabError(
+                f"plugins in {args.config} must be a list of module names, got"
+                f' {listed!r} — e.g. plugins = ["reglab_confidence_penalty"]'
+            )
+        modules += listed
+    if modules:
+        from reglab import regularizers
+
+        try:
+            regularizers.load_plugins(modules)
+        except ValueError as e:
+            raise LabError(str(e)) from None
 
 
 def _settings_options(p: argparse.ArgumentParser) -> None:
@@ -395,6 +431,7 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     swp.set_defaults(func=sweep, out="reglab-sweep")
     lst = sub.add_parser("list", help="list the experiments and their settings")
+    _plugin_option(lst)
     lst.set_defaults(func=list_experiments)
     from reglab.lab.inspect import add_parsers
 
@@ -408,6 +445,7 @@ def parser() -> argparse.ArgumentParser:
     play.add_argument(
         "--store", help="run store that 'save' writes to (default: ./reglab-runs)"
     )
+    _plugin_option(play)
     play.set_defaults(func=playground)
     doc = sub.add_parser(
         "doctor", help="check a run store; recover a damaged one's runs"
@@ -439,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
             raise LabError("--address needs --executor ray")
         if args.command in ("reproduce", "run", "playground"):
             _start_jax()  # sweep does when it trains; the store's commands never
+        _load_plugins(args)  # spawned workers inherit them ($REGLAB_PLUGINS)
         return args.func(args)
     except (LabError, StoreError, ValueError) as err:
         if isinstance(err, ValueError) and "REGLAB_" not in str(err):

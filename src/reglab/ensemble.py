@@ -13,15 +13,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reglab.settings import BY_NAME, SETTINGS, Member, closest_hint
+from reglab import regularizers, settings
+from reglab.settings import Member, closest_hint
 
 
 @dataclass(frozen=True)
 class Ensemble:
     """Seeds (rows) x configurations (columns); each value is a (configs,) array.
 
-    values: per-member settings of ``reglab.settings`` (a scalar is shared by every
-    config); the rest take the table's defaults. Flags are bool arrays.
+    values: per-member settings of ``reglab.settings.table()`` (the optimizer's and
+    every registered regularizer's; a scalar is shared by every config); the rest
+    take the table's defaults. Flags are bool arrays.
     """
 
     seeds: tuple[int, ...]
@@ -34,7 +36,8 @@ class Ensemble:
             raise ValueError("seeds must hold at least one seed, got () — e.g. (0,)")
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds must be distinct, got {seeds}")
-        unknown = set(self.values) - set(BY_NAME)
+        table = settings.table()
+        unknown = set(self.values) - {s.name for s in table}
         if unknown:
             hint = closest_hint(unknown)
             raise ValueError(f"unknown ensemble setting(s) {sorted(unknown)}; {hint}")
@@ -48,7 +51,7 @@ class Ensemble:
         if n == 0:
             raise ValueError("an ensemble setting has no values — give at least one")
         full = {}
-        for setting in SETTINGS:
+        for setting in table:
             if setting.name in self.values:
                 value = setting.check(self.values[setting.name])
             elif setting.default is None:
@@ -57,10 +60,7 @@ class Ensemble:
                 value = setting.check(setting.default)
             full[setting.name] = np.broadcast_to(value, (n,))
         object.__setattr__(self, "values", full)
-        if (full["decoupled"] & full["proximal"]).any():
-            raise ValueError(
-                "a member cannot be both decoupled and proximal — pick one kind"
-            )
+        regularizers.validate(full)
 
     @classmethod
     def grid(
@@ -106,7 +106,15 @@ class Ensemble:
 
     def members(self) -> Member:
         """Return the (configs,) arrays as the program's typed inputs."""
-        return Member(**self.values)
+        # in the table's order; a row registered after this ensemble was made takes
+        # its default (which does nothing)
+        n = self.n_configs
+        return Member(
+            (s.name, self.values[s.name])
+            if s.name in self.values
+            else (s.name, np.full(n, s.check(s.default)))
+            for s in settings.table()
+        )
 
     def describe(self, s: int, c: int) -> str:
         """Return a one-line description of member (s, c) for reports and errors."""

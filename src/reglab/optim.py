@@ -21,25 +21,21 @@ Which parameters are penalized is a mask built from parameter names (``W*`` weig
 
 Adam is ``scale_by_adam`` here, not optax's: in float32, optax's steps run ~6e-6 short.
 
-The per-member values arrive as one ``reglab.settings.Member`` (traced in the program);
-a chain holds the transformations of the settings in ``used`` only (those some member
-sets). A coupled chain can also hold decoupled and proximal members: with "decoupled"
-or "proximal" in ``used`` (the flags set for some members), each member's strengths go
-to its own kind of transformation, so Adam + L2 and AdamW (or subgradient and proximal
-L1) train in one program.
+The per-member values arrive as one ``reglab.settings.Member`` (traced in the program).
+Which transformations a chain holds is the regularizers' business
+(``reglab.regularizers``: weight_decay, max_norm, plug-ins): ``build_optimizer``
+chains the ones they return around the base optimizer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
-
-from reglab.settings import Member
 
 Array = jax.Array
 Schedule = Callable[[Array], Array]
@@ -297,58 +293,32 @@ def max_norm(limit: Array | float) -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
 
 
-STRENGTHS = frozenset({"l2_strength", "l1_strength", "max_norm"})
-
-
-def build_optimizer(
-    spec: OptimizerSpec,
-    member: Member,
-    mask: Mapping[str, bool],
-    used: Collection[str] = STRENGTHS,
-) -> optax.GradientTransformation:
-    """Return the optax chain for spec with member's (possibly traced) settings.
-
-    used: the per-member settings the chain applies (``reglab.settings.in_use`` of an
-    ensemble): a strength left out costs nothing per step, where at 0 it would compute
-    a no-op; "decoupled" or "proximal" in it make a coupled chain mix the penalty kinds
-    per member, each member's flags picking its own.
-    """
+def decay_step_size(spec: OptimizerSpec, member) -> Callable[[Array], Array]:
+    """Return s_t(count), the step size of a decay: lr_t or lr_t / lr_0."""
     schedule = power_law_schedule(member.learning_rate, member.alpha, member.tau)
 
     def step_size(count: Array) -> Array:
         return _decay_step(schedule, count, spec.decay_scaling, member.learning_rate)
 
-    mixed = tuple(k for k in ("decoupled", "proximal") if k in used)
-    if mixed and spec.penalty != "coupled":
-        raise ValueError(
-            f"per-member {' and '.join(mixed)} penalties need penalty='coupled', got"
-            f" {spec.penalty!r} — use penalty='coupled' and set them per member"
-        )
-    l2, l1 = "l2_strength" in used, "l1_strength" in used
-    flag = {k: jnp.asarray(getattr(member, k), jnp.float32) for k in mixed}
-    decoupled, proximal = flag.get("decoupled", 0.0), flag.get("proximal", 0.0)
-    coupled_share = 1.0 - decoupled - proximal  # 1 or 0 per member
-    parts = []
-    if spec.penalty == "coupled":
-        parts += [add_l2_gradient(member.l2_strength * coupled_share, mask)] * l2
-        parts += [add_l1_gradient(member.l1_strength * coupled_share, mask)] * l1
+    return step_size
+
+
+def build_optimizer(
+    spec: OptimizerSpec,
+    member,
+    before: Sequence[optax.GradientTransformation] = (),
+    after: Sequence[optax.GradientTransformation] = (),
+) -> optax.GradientTransformation:
+    """Return the chain: before, [Adam], -lr_t (the schedule), after.
+
+    member: the (possibly traced) settings; before: transformations of the raw
+    gradient (coupled penalties), after: of the scaled update (decoupled and proximal
+    decay, max-norm), as ``reglab.regularizers.optimizer`` collects them.
+    """
+    schedule = power_law_schedule(member.learning_rate, member.alpha, member.tau)
+    parts = list(before)
     if spec.name == "adam":
         parts.append(scale_by_adam(spec.beta1, spec.beta2, spec.eps))
     # theta <- theta - lr_t * (preconditioned) g
     parts.append(optax.scale_by_schedule(lambda count: -schedule(count)))
-    if spec.penalty == "decoupled":
-        parts += [decoupled_l2(member.l2_strength, step_size, mask)] * l2
-        parts += [decoupled_l1(member.l1_strength, step_size, mask)] * l1
-    elif mixed:  # in the order of the decoupled and proximal chains
-        l2_share = decoupled + proximal
-        parts += [decoupled_l2(member.l2_strength * l2_share, step_size, mask)] * l2
-        if "decoupled" in mixed and l1:
-            parts.append(decoupled_l1(member.l1_strength * decoupled, step_size, mask))
-        if "proximal" in mixed and l1:
-            parts.append(proximal_l1(member.l1_strength * proximal, step_size, mask))
-    elif spec.penalty == "proximal":
-        parts += [decoupled_l2(member.l2_strength, step_size, mask)] * l2
-        parts += [proximal_l1(member.l1_strength, step_size, mask)] * l1
-    if "max_norm" in used:  # last: the constraint holds after a step
-        parts.append(max_norm(member.max_norm))
-    return optax.chain(*parts)
+    return optax.chain(*parts, *after)

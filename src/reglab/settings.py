@@ -1,9 +1,12 @@
 """The one table of per-member settings: what may differ between ensemble members.
 
 Each row is a setting's name, default, allowed range, one-line meaning and the fix a
-bad value gets. The ensemble's defaults and validation, the compiled program's typed
-inputs (``Member``), ``reglab list`` and the playground's controls all derive from it:
-adding a per-member regularizer is one row here plus the code that uses it.
+bad value gets. The table is the optimizer's rows here (``BASE``: learning_rate,
+alpha, tau) followed by the rows of every registered regularizer, built-in or plug-in
+(``reglab.regularizers.register`` adds them through ``add_rows``), in registration
+order. The ensemble's defaults and validation, the compiled program's inputs
+(``Member``), ``reglab list``, the command line's checks and the playground's controls
+all read ``table()``: a regularizer's rows reach every one of them.
 
 Values are traced arrays in the program (one per member), so changing a strength, a
 rate or a flag never recompiles. Flags are booleans at the API.
@@ -15,8 +18,9 @@ import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
+import jax
 import numpy as np
 
 
@@ -77,66 +81,145 @@ class Setting:
         return x.astype(np.float64 if x64 else np.float32)
 
 
-SETTINGS: tuple[Setting, ...] = (
+BASE: tuple[Setting, ...] = (
     Setting("learning_rate", None, "lr0 of the schedule lr0 / (1 + t/tau)^alpha",
             "e.g. 0.15 as in the post", low=0.0, low_open=True),
     Setting("alpha", 0.0, "power of the learning-rate decay; 0 keeps it constant",
             "use 0 for a constant learning rate", low=0.0),
     Setting("tau", 1.0, "time scale of the learning-rate decay, in steps",
             "e.g. 5e4 as in the post", low=0.0, low_open=True),
-    Setting("l2_strength", 0.0, "L2 weight decay lambda_2 (the post's lambda theta)",
-            "use 0.0 to turn L2 off", low=0.0),
-    Setting("l1_strength", 0.0, "L1 weight decay lambda_1 (lambda sign(theta))",
-            "use 0.0 to turn L1 off", low=0.0),
-    Setting("max_norm", 0.0, "cap on each unit's incoming-weight norm after a step",
-            "use 0.0 to turn max-norm off", low=0.0),
-    Setting("p_drop", 0.0, "dropout rate at the network's dropout layers",
-            "use 0.0 to turn dropout off", low=0.0, high=1.0, high_open=True),
-    Setting("smoothing", 0.0, "label smoothing epsilon of the training targets",
-            "use 0.0 to train on one-hot targets", low=0.0, high=1.0, high_open=True),
-    Setting("augment", False, "apply the trainer's augmentation to this member",
-            "use False for plain inputs", flag=True),
-    Setting("dropout_per_batch", False,
-            "one dropout mask per batch (the post's) in a per-example program",
-            "use False for per-example masks", flag=True),
-    Setting("decoupled", False, "decay outside the adaptive scaling (AdamW)",
-            "use False for the coupled penalty", flag=True),
-    Setting("proximal", False, "L1 by soft-thresholding (exact zeros)",
-            "use False for the subgradient L1", flag=True),
 )  # fmt: skip
-BY_NAME = {s.name: s for s in SETTINGS}
+# Every row by name, the registered ones included: kept up to date by add_rows.
+BY_NAME: dict[str, Setting] = {s.name: s for s in BASE}
+_OWNERS: dict[str, tuple[str, ...]] = {}  # regularizer name -> its setting names
+
+
+def no_op_problem(row: Setting) -> str | None:
+    """Return why a registered row's default is not a no-op, or None if it is."""
+    if row.default is None:
+        return "has no default (None)"
+    if row.flag and row.default is not False:
+        return f"defaults to {row.default!r}, not False"
+    if not row.flag and (isinstance(row.default, bool) or row.default != 0):
+        return f"defaults to {row.default!r}, not 0"
+    return None
+
+
+def add_rows(owner: str, rows: tuple[Setting, ...]) -> None:
+    """Add a regularizer's rows to the table; ValueError on a clash or a live default.
+
+    Adding the same owner's same rows again changes nothing (a module imported twice).
+    """
+    names = tuple(r.name for r in rows)
+    if _OWNERS.get(owner) == names and all(BY_NAME[r.name] == r for r in rows):
+        return
+    if owner in _OWNERS:
+        raise ValueError(
+            f"a regularizer named {owner!r} is already registered (settings"
+            f" {list(_OWNERS[owner])}) — give the new one another name"
+        )
+    taken = {n: o for o, ns in _OWNERS.items() for n in ns}
+    taken.update({s.name: "the optimizer" for s in BASE})
+    for row in rows:
+        if not isinstance(row, Setting):
+            raise TypeError(
+                f"regularizer {owner!r}: settings must be reglab.settings.Setting"
+                f" rows, got {type(row).__name__} — wrap it in Setting(...)"
+            )
+        if row.name in taken or names.count(row.name) > 1:
+            who = taken.get(row.name, owner)
+            raise ValueError(
+                f"regularizer {owner!r} declares setting {row.name!r}, which"
+                f" {who if who == 'the optimizer' else repr(who)} declares too —"
+                f" rename it (e.g. {owner}_{row.name})"
+            )
+        problem = no_op_problem(row)
+        if problem:
+            raise ValueError(
+                f"regularizer {owner!r}: setting {row.name!r} {problem}; its default"
+                " must do nothing (0 for a strength, False for a flag), so members"
+                " that do not set it train as before — set default=0.0 (or False)"
+            )
+        row.check(row.default)
+    _OWNERS[owner] = names
+    BY_NAME.update({r.name: r for r in rows})
+
+
+def remove_rows(owner: str) -> None:
+    """Remove a regularizer's rows from the table (``regularizers.unregister``)."""
+    for name in _OWNERS.pop(owner, ()):
+        del BY_NAME[name]
 
 
 def table() -> tuple[Setting, ...]:
-    """Return every row of the table now: the built-ins' and registered plug-ins'.
+    """Return every row of the table now: the optimizer's and registered ones.
 
     Consumers (``reglab list``, the command line's checks, the playground's controls)
     read this, never a list of names, so a registered regularizer's rows reach them.
+    The built-in regularizers' rows are there once ``reglab.regularizers`` is imported.
     """
-    return SETTINGS
+    if not _OWNERS:
+        raise RuntimeError(
+            "no regularizer is registered yet — import reglab.regularizers (it"
+            " registers the built-ins) before reading the settings table"
+        )
+    return tuple(BY_NAME.values())
 
 
-# The program's typed inputs: one traced array per setting, in the table's order.
-Member = NamedTuple("Member", [(s.name, Any) for s in SETTINGS])
-Member.__doc__ = "Per-member settings as the compiled program receives them."
+def __getattr__(name: str) -> Any:
+    """Return SETTINGS as the table now (it grows as regularizers register)."""
+    if name == "SETTINGS":
+        return table()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class Member(dict):
+    """Per-member settings as the compiled program receives them: one value (a
+    traced scalar in the program) per row of the table, read by attribute.
+
+    A dict, so it follows the registry (a plug-in's settings are in it) and pickles
+    as it is; a JAX pytree whose leaves are its values in the table's order.
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(
+                f"Member has no setting {name!r}; {closest_hint({name})}"
+            ) from None
+
+    def _replace(self, **values: Any) -> Member:
+        """Return a copy with some values replaced (a NamedTuple's spelling)."""
+        return Member({**self, **values})
+
+    @property
+    def _fields(self) -> tuple[str, ...]:
+        """The settings' names, in the table's order."""
+        return tuple(self)
+
+
+jax.tree_util.register_pytree_with_keys(
+    Member,
+    lambda m: (tuple((jax.tree_util.GetAttrKey(k), v) for k, v in m.items()), tuple(m)),
+    lambda names, values: Member(zip(names, values, strict=True)),
+)
 
 
 def member(**values: Any) -> Member:
     """Return a Member of scalars (defaults filled in), e.g. for one optimizer."""
-    unknown = set(values) - set(BY_NAME)
-    if unknown:
-        raise ValueError(
-            f"unknown setting(s) {sorted(unknown)}; {closest_hint(unknown)}"
-        )
+    check_names(values, "member")
     filled = {}
-    for s in SETTINGS:
+    for s in table():
         if s.name in values:
             filled[s.name] = values[s.name]
         elif s.default is None:
             raise ValueError(f"{s.name} is required — {s.fix}")
         else:
             filled[s.name] = s.default
-    return Member(**filled)
+    return Member(filled)
 
 
 def in_use(values: Mapping[str, Any]) -> frozenset[str]:
@@ -148,8 +231,10 @@ def in_use(values: Mapping[str, Any]) -> frozenset[str]:
     """
     return frozenset(
         s.name
-        for s in SETTINGS
-        if s.default is not None and np.any(np.asarray(values[s.name]) != s.default)
+        for s in table()
+        if s.default is not None
+        and s.name in values
+        and np.any(np.asarray(values[s.name]) != s.default)
     )
 
 
@@ -179,5 +264,5 @@ def describe() -> list[tuple[str, str, str, str]]:
     return [
         (s.name, "required" if s.default is None else str(s.default), s.allowed,
          s.meaning)
-        for s in SETTINGS
+        for s in table()
     ]  # fmt: skip

@@ -7,7 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from reglab import regularizers  # noqa: F401 - registers the rows member() reads
 from reglab.data.augment import (
+    augmentation,
     compose,
     gated,
     post_shift,
@@ -18,6 +20,7 @@ from reglab.data.augment import (
     rotate_image,
     shift_images,
 )
+from reglab.settings import member
 
 
 def _shift_oracle(img, dy, dx):
@@ -173,3 +176,17 @@ def test_bad_arguments_raise_naming_the_value():
         rescale(jax.random.key(0), jnp.zeros((2, 784)), max_change=1.0)
     with pytest.raises(ValueError, match="compose needs at least one"):
         compose()
+
+
+def test_augmentation_hook_changes_inputs_only_where_augment_is_on(getkey):
+    def flip(key, x):
+        del key
+        return -x
+
+    hook = augmentation(flip)
+    x, t = jnp.arange(6.0).reshape(2, 3), jnp.eye(2)
+    on = member(learning_rate=0.1, augment=True)
+    off = member(learning_rate=0.1, augment=False)
+    np.testing.assert_array_equal(hook(getkey(), x, t, on)[0], -x)
+    np.testing.assert_array_equal(hook(getkey(), x, t, off)[0], x)
+    assert hook(getkey(), x, t, on)[1] is t  # targets untouched

@@ -9,7 +9,7 @@ onto the other, inventing ink the digit never had.
 - post_shift: the post's scheme, one random (dx, dy) for the whole batch, or none.
 - random_shift, rotate, rescale: independent draws per image.
 - compose chains transforms; gated adds a traced on/off switch per ensemble member;
-  augmentation makes any of them the trainer's batch hook (``reglab.data.batch``).
+  augmentation makes any of them a batch hook (``reglab.regularizers.augmentation``).
 """
 
 from __future__ import annotations

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from reglab.data.batch import BatchHook
-
 Array = jax.Array
 SMOOTHING_CONVENTIONS = ("post", "uniform")
+# (key, inputs (B, D), targets (B, K), settings) -> (inputs, targets)
+BatchHook = Callable[[Array, Array, Array, Any], tuple[Array, Array]]
 
 
 def smooth_targets(targets: Array, smoothing: Array | float, convention: str) -> Array:

@@ -20,11 +20,13 @@ BEYOND = (  # ``reglab reproduce --all`` adds them
     "choices",  # the post's unstated choices, and what they change
     "playground",  # what ``reglab playground`` trains, so a saved page re-makes
     "study",  # your own question, from a TOML file (``reglab run study -c FILE``)
+    "zoo",  # every regularizer, the canon's papers' claims on the post's problems
 )
 NAMES = POST + BEYOND
 
 # Scheduling order for parallel runs: the longest full-scale runs start first.
 LONGEST_FIRST = (
+    "zoo",
     "choices",
     "weight_decay",
     "dropout",

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from reglab import nn
+from reglab import nn, regularizers
 from reglab.data.moons import MoonsPreset
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import Claim, Progress, Result, config_dict
@@ -86,8 +86,12 @@ MEMBER_FIELDS = {
 REGULARIZERS = ("l2_strength", "l1_strength", "max_norm", "p_drop", "smoothing")
 
 
+# the registered plug-ins' settings as fields: one value shared by every member
+PluginSettings = regularizers.plugin_config_base()
+
+
 @dataclass(frozen=True)
-class Config(Rules):
+class Config(PluginSettings, Rules):
     """A playground page; defaults are the post's weight-decay row, one member."""
 
     n_train: int = 250
@@ -199,7 +203,9 @@ def ensemble_values(
     }
     for k, (name, value) in flags.items():
         column[k] = np.asarray([m[name] == value for m in members])
-    for k, values in (extra or {}).items():
+    for row in regularizers.plugin_rows():  # plug-ins: shared by every member
+        column[row.name] = np.full(len(members), getattr(cfg, row.name, row.default))
+    for k, values in (extra or {}).items():  # the page's per-member values win
         column[k] = np.asarray([*values, *[values[-1]] * pad])
     return column
 

@@ -36,6 +36,10 @@ The stream is derived from the seed and the regularizer's ``name`` (``stream`` n
 one of the trainer's legacy streams instead, for the built-ins whose numbers predate
 the seam), so adding a regularizer never changes another's draws.
 
+Checks, before anything compiles (optional): ``validate(values)`` sees the ensemble's
+per-member values (name -> (configs,) array) and ``check(ctx, values)`` the program
+they train in; each raises ValueError naming the bad value and the fix.
+
 Settings: ``settings`` are rows of the one table (``reglab.settings.Setting``); each
 default must do nothing (a strength of 0, a flag off). Registering the regularizer
 puts them in the table, so ``--set``/``--grid``, TOML, ``reglab list``, the store's
@@ -44,11 +48,12 @@ configs, the playground's controls and the report all know them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
+import numpy as np
 import optax
 
 from reglab import nn
@@ -83,14 +88,18 @@ MaskHook = Callable[[Array, Array, int, Member], dict[int, Array]]
 LossTerm = Callable[[Array, Array, Array, Member], tuple[Array, Array]]
 # grad_fn(params) -> (loss, grads, logits): the step's loss, its explicit-backward
 # gradient and logits on this step's batch, with the batch, weight and mask hooks
-# applied. A step rule returns the same triple, its grads taken where it chooses.
+# applied. A step rule, called (grad_fn, params, key, t, member), returns the same
+# triple, its grads taken where it chooses; the update is applied to params.
 GradFn = Callable[[nn.Params], tuple[Array, nn.Params, Array]]
 StepRule = Callable[[GradFn, nn.Params, Array, Array, Member], tuple[Array, Any, Array]]
-# (ctx, member, key, step_size) -> an optax transformation, or None
+# (ctx, member, key, step_size) -> an optax transformation, a sequence of them (each
+# a link of the optimizer's chain, in order), or None
 GradientRule = Callable[
     [Context, Member, Array, Callable[[Array], Array]],
-    optax.GradientTransformation | None,
+    optax.GradientTransformation | Sequence[optax.GradientTransformation] | None,
 ]
+# values: setting name -> (configs,) array of the ensemble's members
+Values = Mapping[str, np.ndarray]
 
 
 class AveragingRule(NamedTuple):
@@ -119,6 +128,11 @@ class Regularizer:
     average: Callable[[Context], AveragingRule | None] | None = None
     order: int = 50  # position among the others at the same place (low first)
     stream: str | None = None  # a legacy key stream of the trainer ("dropout", ...)
+    validate: Callable[[Values], None] | None = None  # per-member values alone
+    check: Callable[[Context, Values], None] | None = None  # against the program
+    # whether its batch hook may change the inputs (then each member sees its own
+    # batch); False (targets only) keeps the shared batch and its one wide matmul
+    changes_inputs: bool = True
 
     def in_use(self, ctx: Context) -> bool:
         """Return whether some member sets one of this regularizer's settings."""
