@@ -276,8 +276,27 @@ def _sweep(args, name, settings, axes, points, console, chosen) -> list[dict]:
 
 
 def list_experiments(args: argparse.Namespace) -> int:
-    """Print each experiment and its default settings."""
-    del args
+    """Print each experiment and its default settings (or them as JSON)."""
+    from reglab.experiments.base import config_dict
+    from reglab.settings import describe
+
+    rows = describe()
+    if args.json:
+        listed = {
+            "experiments": {
+                name: {
+                    "in_post": name in experiments.POST,
+                    "defaults": config_dict(experiments.get(name).Config()),
+                }
+                for name in experiments.NAMES
+            },
+            "settings": [
+                dict(zip(("name", "default", "allowed", "meaning"), r, strict=True))
+                for r in rows
+            ],  # fmt: skip
+        }
+        print(json.dumps(listed, indent=2))
+        return 0
     for name in experiments.NAMES:
         cfg = experiments.get(name).Config()
         fields = ", ".join(
@@ -285,10 +304,7 @@ def list_experiments(args: argparse.Namespace) -> int:
         )
         where = "" if name in experiments.POST else " (beyond the post: --all)"
         print(f"{name}{where}: {fields}")
-    from reglab.settings import describe
-
     print("\nper-member settings (reglab.settings; one value per ensemble member):")
-    rows = describe()
     width = max(len(r[0]) for r in rows)
     for name, default, allowed, meaning in rows:
         print(f"  {name:<{width}}  {default:<8}  {allowed:<13}  {meaning}")
@@ -384,6 +400,7 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     swp.set_defaults(func=sweep, out="reglab-sweep")
     lst = sub.add_parser("list", help="list the experiments and their settings")
+    lst.add_argument("--json", action="store_true", help="print them as JSON")
     lst.set_defaults(func=list_experiments)
     from reglab.lab.inspect import add_parsers
 
@@ -409,12 +426,36 @@ def _start_jax() -> None:
     claim_cpu_devices()
 
 
+def _store_folder(args: argparse.Namespace) -> None:
+    """Read --store DIR/ (or $REGLAB_STORE=DIR/) as the folder it names."""
+    from reglab.store.runs import DEFAULT_PATH, ENV
+
+    given = getattr(args, "store", None) or os.environ.get(ENV, "").strip()
+    if given and given.endswith(("/", os.sep)):  # Path() drops the slash
+        args.store = str(Path(given) / DEFAULT_PATH.name)
+
+
+def _quiet_broken_pipe() -> int:
+    """Exit 0 when stdout's reader has gone (`reglab runs --json | head`)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # Python's final flush must not fail again
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the reglab console script: known errors print one line."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+
+
+def _main(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
     from reglab.lab import LabError
     from reglab.store import StoreError
 
+    _store_folder(args)
     try:
         if getattr(args, "address", None) and args.executor != "ray":
             raise LabError("--address needs --executor ray")
@@ -425,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(err, ValueError) and "REGLAB_" not in str(err):
             raise
         raise SystemExit(f"reglab: {err}") from None
+    except BrokenPipeError:  # a ConnectionError, but not a download's
+        return _quiet_broken_pipe()
     except (FileNotFoundError, ConnectionError) as err:  # data files, downloads
         raise SystemExit(f"reglab: {err}") from None
     except KeyboardInterrupt:

@@ -1,0 +1,82 @@
+"""The command line's faults (issue 24): each costly mistake is refused in one line
+before work starts, nothing crashes, and no command clobbers another's report."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from reglab import cli
+
+
+def _reglab(*argv, env=None, **kw) -> subprocess.CompletedProcess:
+    """Run the real command (python -m reglab) and return what it did."""
+    env = {**os.environ, "REGLAB_CPU_DEVICES": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "reglab", *argv], env=env, text=True,
+        capture_output=True, timeout=kw.pop("timeout", 120), **kw,
+    )  # fmt: skip
+
+
+def _one_line_error(p: subprocess.CompletedProcess, *needles: str) -> str:
+    """Assert p failed with one 'reglab:' line holding each needle; return it."""
+    assert p.returncode != 0, p.stderr
+    assert "Traceback" not in p.stderr, p.stderr
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith("reglab: "), p.stderr
+    for needle in needles:
+        assert needle in last, last
+    return last
+
+
+def _fill_store(path: Path, n: int) -> None:
+    """Record n finished runs of a made-up config (real SQLite, no training)."""
+    from reglab.store import Store
+
+    with Store(path) as store:
+        for seed in range(n):
+            run = store.start_run("mlm_masking", {"n_draws": 5}, seed, code_version="t")
+            store.end_run(run.id, "finished")
+
+
+# 10. --store DIR/ names a folder, as a trailing slash says
+
+
+def test_store_with_a_trailing_slash_is_a_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["runs", "--store", "newdir/"]) == 0
+    assert (tmp_path / "newdir").is_dir()
+    assert (tmp_path / "newdir" / "runs.sqlite").is_file()
+    monkeypatch.setenv("REGLAB_STORE", "fromenv/")
+    assert cli.main(["runs"]) == 0
+    assert (tmp_path / "fromenv" / "runs.sqlite").is_file()
+
+
+# 11. every command takes --json; a closed pipe ends the command quietly
+
+
+def test_list_json_gives_every_experiment_and_setting(capsys):
+    from reglab import experiments
+    from reglab.settings import SETTINGS
+
+    assert cli.main(["list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert list(listed["experiments"]) == list(experiments.NAMES)
+    assert listed["experiments"]["weight_decay"]["defaults"]["epochs"] == 10000
+    assert [s["name"] for s in listed["settings"]] == [s.name for s in SETTINGS]
+
+
+def test_runs_json_into_a_closed_pipe_exits_0_quietly(tmp_path):
+    store = tmp_path / "runs.sqlite"
+    _fill_store(store, 400)  # ~200 kB of JSON: more than a pipe holds
+    env = {**os.environ, "REGLAB_CPU_DEVICES": "1"}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "reglab", "runs", "--json", "--store", str(store)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert p.stdout.read(100).startswith(b"[")  # `| head -c 100`
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 0, err
+    assert "Broken pipe" not in err and "Traceback" not in err, err
