@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from reglab import cli
 
 
@@ -80,3 +82,28 @@ def test_runs_json_into_a_closed_pipe_exits_0_quietly(tmp_path):
     err = p.stderr.read().decode()
     assert p.wait(timeout=60) == 0, err
     assert "Broken pipe" not in err and "Traceback" not in err, err
+
+
+# 4. seeds are checked with the other settings, before JAX trains or a row is stored
+
+
+@pytest.mark.parametrize(
+    ("seeds", "message"),
+    [
+        ("[0,0]", r"seeds must be distinct, got \[0, 0\] \(seed 0 twice"),
+        ("[-1]", r"seeds must be integers in \[0, 2\*\*32\), got -1 in \[-1\]"),
+        ("[]", r"seeds must (list|hold) at least one seed"),
+    ],
+)
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_bad_seeds_are_refused_before_any_run_is_recorded(
+    tmp_path, seeds, message, command
+):
+    store = tmp_path / "store"
+    argv = [command, "mlm_masking", "--set", f"seeds={seeds}", "--store", str(store)]
+    argv += ["--out", str(tmp_path / "o"), "--no-progress"]
+    if command == "sweep":
+        argv += ["--grid", "n_draws=4,5"]
+    with pytest.raises(SystemExit, match=message):
+        cli.main(argv)
+    assert not store.exists()  # no row, not even the database

@@ -101,6 +101,7 @@ def reproduce(args: argparse.Namespace) -> int:
     for name in names:  # build every config first: bad settings fail before training
         cfg = experiments.get(name).Config(seeds=tuple(range(args.seeds)))
         jobs.append((name, cfg.quick() if args.quick else cfg))
+    _start_jax()  # after every check: a refused command never starts JAX
     _download(args)
     return _render_jobs(args, jobs, out, Console(stderr=True))
 
@@ -180,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = build_config(mod, settings, seeds=args.seeds, quick=args.quick)
     out = Path(args.out)
     _check_writable(out)
+    _start_jax()
     _download(args)
     return _render_jobs(args, [(mod.NAME, cfg)], out, Console(stderr=True))
 
@@ -315,6 +317,7 @@ def playground(args: argparse.Namespace) -> int:
     """Serve the live playground until interrupted."""
     from reglab.playground import serve
 
+    _start_jax()
     serve(args.host, args.port, open_browser=not args.no_browser, store=args.store)
     return 0
 
@@ -459,9 +462,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         if getattr(args, "address", None) and args.executor != "ray":
             raise LabError("--address needs --executor ray")
-        if args.command in ("reproduce", "run", "playground"):
-            _start_jax()  # sweep does when it trains; the store's commands never
-        return args.func(args)
+        return args.func(args)  # each starts JAX after its checks, if it trains
     except (LabError, StoreError, ValueError) as err:
         if isinstance(err, ValueError) and "REGLAB_" not in str(err):
             raise
