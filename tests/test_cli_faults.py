@@ -107,3 +107,22 @@ def test_bad_seeds_are_refused_before_any_run_is_recorded(
     with pytest.raises(SystemExit, match=message):
         cli.main(argv)
     assert not store.exists()  # no row, not even the database
+
+
+# 3. a grid point listed twice is refused, not trained and stored twice
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        (["n_draws=5,5"], r"--grid n_draws lists 5 twice \(\[5, 5\]\)"),
+        (["band_sigmas=0.001,1,1e-3"], r"--grid band_sigmas lists 0.001 twice"),
+    ],
+)
+def test_a_grid_point_listed_twice_is_refused_before_training(tmp_path, grid, message):
+    store = tmp_path / "store"
+    argv = ["sweep", "mlm_masking", "--store", str(store), "--no-progress"]
+    argv += ["--out", str(tmp_path / "o"), *(a for g in grid for a in ("--grid", g))]
+    with pytest.raises(SystemExit, match=message):
+        cli.main(argv)
+    assert not store.exists()

@@ -155,6 +155,13 @@ def _settings(args: argparse.Namespace) -> tuple[dict, dict]:
     for item in getattr(args, "grid", None) or []:
         key, values = parse_grid(item)
         axes[key] = values
+    for key, values in axes.items():
+        twice = [v for i, v in enumerate(values) if v in values[:i]]
+        if twice and key != "metrics":
+            raise SystemExit(
+                f"reglab: --grid {key} lists {twice[0]!r} twice ({values}) — each"
+                " value once: the same point would be trained and stored twice"
+            )
     return settings, axes
 
 
@@ -249,7 +256,6 @@ def _sweep(args, name, settings, axes, points, console, chosen) -> list[dict]:
         from reglab.lab.ray_executor import connect
 
         connect(args.address, args.jobs or None)
-    _start_jax()
     from reglab.lab.driver import JobsFailed
     from reglab.lab.overrides import build_config, check_key
     from reglab.lab.sweep import summarize
@@ -263,7 +269,9 @@ def _sweep(args, name, settings, axes, points, console, chosen) -> list[dict]:
         build_config(mod, settings | p, seeds=args.seeds, quick=args.quick)
         for p in points
     ]
+    _check_distinct(points, configs)
     _check_writable(Path(args.out))  # first: --store DIR/ with --out DIR/o is a folder
+    _start_jax()
     if chosen:
         with Store(args.store) as store:  # names known from a stored run: refused now
             stored_check(store, chosen, mod.NAME)
@@ -275,6 +283,21 @@ def _sweep(args, name, settings, axes, points, console, chosen) -> list[dict]:
         labels = [" ".join(f"{k}={v}" for k, v in p.items()) for p in points]
         raise JobsFailed(e.failed, labels, "points") from None
     return summarize(points, done)
+
+
+def _check_distinct(points: list[dict], configs: list) -> None:
+    """Refuse two grid points that make the same config (1 and 1.0 of a float)."""
+    from reglab.experiments.base import config_dict
+
+    seen: dict[str, dict] = {}
+    for point, cfg in zip(points, configs, strict=True):
+        key = json.dumps(config_dict(cfg), sort_keys=True)
+        if key in seen:
+            raise SystemExit(
+                f"reglab: the grid points {seen[key]} and {point} make the same"
+                " config — each point once: it would be trained and stored twice"
+            )
+        seen[key] = point
 
 
 def list_experiments(args: argparse.Namespace) -> int:
