@@ -1,6 +1,7 @@
 """The command line's faults (issue 24): each costly mistake is refused in one line
 before work starts, nothing crashes, and no command clobbers another's report."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -125,4 +126,35 @@ def test_a_grid_point_listed_twice_is_refused_before_training(tmp_path, grid, me
     argv += ["--out", str(tmp_path / "o"), *(a for g in grid for a in ("--grid", g))]
     with pytest.raises(SystemExit, match=message):
         cli.main(argv)
+    assert not store.exists()
+
+
+# 7. a platform JAX cannot start is named before any run is recorded
+
+
+@pytest.mark.skipif(
+    any(importlib.util.find_spec(f"jax_cuda{v}_plugin") for v in (12, 13)),
+    reason="JAX for CUDA is installed here: the platform may start",
+)
+def test_a_platform_jax_cannot_start_is_named_before_any_run_is_recorded(tmp_path):
+    store = tmp_path / "store"
+    p = _reglab("run", "mlm_masking", "--set", "n_draws=5", "--store", str(store),
+                "--out", str(tmp_path / "o"), "--no-progress",
+                env={"JAX_PLATFORMS": "cuda"})  # fmt: skip
+    _one_line_error(p, "JAX_PLATFORMS=cuda", "unset JAX_PLATFORMS")
+    assert not store.exists()
+
+
+# 9. more CPU devices than cores is refused, not reported as "trained on 1000"
+
+
+def test_more_cpu_devices_than_cores_is_refused(tmp_path):
+    from reglab.placement import available_cores
+
+    n = available_cores() + 998
+    store = tmp_path / "store"
+    p = _reglab("run", "mlm_masking", "--set", "n_draws=5", "--store", str(store),
+                "--out", str(tmp_path / "o"), "--no-progress",
+                env={"REGLAB_CPU_DEVICES": str(n)})  # fmt: skip
+    _one_line_error(p, f"REGLAB_CPU_DEVICES={n}", f"at most {available_cores()}")
     assert not store.exists()

@@ -271,7 +271,7 @@ def _sweep(args, name, settings, axes, points, console, chosen) -> list[dict]:
     ]
     _check_distinct(points, configs)
     _check_writable(Path(args.out))  # first: --store DIR/ with --out DIR/o is a folder
-    _start_jax()
+    _start_jax(platform=args.executor != "ray")  # Ray's tasks may run on other hosts
     if chosen:
         with Store(args.store) as store:  # names known from a stored run: refused now
             stored_check(store, chosen, mod.NAME)
@@ -444,12 +444,40 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _start_jax() -> None:
-    """Set XLA's level and one JAX CPU device per core, before JAX starts."""
-    from reglab.placement import claim_cpu_devices, configure_xla
+def _start_jax(*, platform: bool = True) -> None:
+    """Set XLA's level and one JAX CPU device per core, before JAX starts; with
+    platform, start the backend $JAX_PLATFORMS names (failing here, not in a run)."""
+    import jax
 
+    from reglab.lab import LabError
+    from reglab.placement import (
+        ENV,
+        available_cores,
+        claim_cpu_devices,
+        configure_xla,
+        requested_cpu_devices,
+    )
+
+    n, cores = requested_cpu_devices(), available_cores()
+    if os.environ.get(ENV, "").strip() and n > cores:
+        raise LabError(
+            f"{ENV}={n} asks for more CPU devices than the {cores} cores this process"
+            f" may use — use at most {cores}, or unset it for one device per core"
+        )
     configure_xla()  # before any JAX computation creates the backend
     claim_cpu_devices()
+    chosen = os.environ.get("JAX_PLATFORMS", "").strip()
+    if platform and chosen:
+        try:
+            jax.devices()
+        except Exception as err:  # noqa: BLE001 - jax raises a bare AssertionError
+            why = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise LabError(
+                f"JAX_PLATFORMS={chosen} names a platform JAX cannot start here"
+                f" ({type(err).__name__}{': ' + why if why else ''}) — unset"
+                " JAX_PLATFORMS to train on the CPU, or install JAX for that device"
+                " (e.g. pip install 'jax[cuda12]' for NVIDIA GPUs)"
+            ) from None
 
 
 def _store_folder(args: argparse.Namespace) -> None:
