@@ -158,3 +158,21 @@ def test_more_cpu_devices_than_cores_is_refused(tmp_path):
                 env={"REGLAB_CPU_DEVICES": str(n)})  # fmt: skip
     _one_line_error(p, f"REGLAB_CPU_DEVICES={n}", f"at most {available_cores()}")
     assert not store.exists()
+
+
+# 8. the playground on a busy or impossible port: one line, no abort
+
+
+def test_playground_on_a_busy_port_or_past_65535_is_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        busy = _reglab("playground", "--no-browser", "--port", str(port), timeout=60)
+    _one_line_error(busy, f"cannot serve on 127.0.0.1:{port}", "--port")
+    assert busy.returncode == 1
+    wrong = _reglab("playground", "--no-browser", "--port", "99999", timeout=60)
+    _one_line_error(wrong, "--port must be in [1, 65535], got 99999")
+    assert wrong.returncode == 1

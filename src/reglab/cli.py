@@ -338,11 +338,34 @@ def list_experiments(args: argparse.Namespace) -> int:
 
 def playground(args: argparse.Namespace) -> int:
     """Serve the live playground until interrupted."""
+    _check_port(args.host, args.port)  # before the app's imports: in a second
     from reglab.playground import serve
 
     _start_jax()
     serve(args.host, args.port, open_browser=not args.no_browser, store=args.store)
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port out of range or already taken, before JAX or uvicorn start."""
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise SystemExit(
+            f"reglab: --port must be in [1, 65535], got {port} — e.g. --port 8765"
+        )
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn
+            probe.bind(address)
+    except OSError as err:
+        why = err.strerror or str(err)
+        raise SystemExit(
+            f"reglab: cannot serve on {host}:{port} ({why}) — another program may"
+            f" hold it; choose another with --port, e.g. --port {port % 65535 + 1}"
+        ) from None
 
 
 STORE_HELP = "run store (default ./reglab-runs/runs.sqlite, or $REGLAB_STORE)"
