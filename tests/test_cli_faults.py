@@ -176,3 +176,42 @@ def test_playground_on_a_busy_port_or_past_65535_is_one_line(tmp_path):
     wrong = _reglab("playground", "--no-browser", "--port", "99999", timeout=60)
     _one_line_error(wrong, "--port must be in [1, 65535], got 99999")
     assert wrong.returncode == 1
+
+
+# 6. SIGTERM is Ctrl-C: the runs it stops end 'interrupted', the workers go too
+
+
+def _statuses(store: Path) -> list[str]:
+    import sqlite3
+
+    if not (store / "runs.sqlite").exists():
+        return []
+    try:
+        with sqlite3.connect(store / "runs.sqlite", timeout=5) as con:
+            return [r[0] for r in con.execute("SELECT status FROM runs")]
+    except sqlite3.OperationalError:
+        return []
+
+
+def test_sigterm_ends_the_running_rows_as_interrupted(tmp_path):
+    import signal
+    import time
+
+    store = tmp_path / "store"
+    store.mkdir()
+    env = {**os.environ, "REGLAB_CPU_DEVICES": "1"}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "reglab", "sweep", "mlm_masking", "--grid",
+         "n_draws=range(20000,22000,1000)", "--jobs", "2", "--no-progress",
+         "--store", str(store), "--out", str(tmp_path / "o")],
+        env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while "running" not in _statuses(store) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "running" in _statuses(store)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode != 0 and "Traceback" not in err, err
+    assert "interrupted" in err.strip().splitlines()[-1], err
+    assert _statuses(store) and "running" not in _statuses(store)

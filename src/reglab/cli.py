@@ -519,12 +519,26 @@ def _quiet_broken_pipe() -> int:
     return 0
 
 
+def _terminated(signum: int, frame) -> None:
+    """SIGTERM (kill, a scheduler's stop) takes Ctrl-C's path: runs end interrupted."""
+    del signum, frame
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the reglab console script: known errors print one line."""
+    import signal
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         return _main(argv)
     except BrokenPipeError:
         return _quiet_broken_pipe()
+    finally:
+        if main_thread:  # main() called in-process (tests) leaves no handler behind
+            signal.signal(signal.SIGTERM, before)
 
 
 def _main(argv: list[str] | None) -> int:
