@@ -215,3 +215,38 @@ def test_sigterm_ends_the_running_rows_as_interrupted(tmp_path):
     assert p.returncode != 0 and "Traceback" not in err, err
     assert "interrupted" in err.strip().splitlines()[-1], err
     assert _statuses(store) and "running" not in _statuses(store)
+
+
+# 12. mlflow without its database packages names them; its INFO lines stay out
+
+
+def test_mlflow_export_names_the_missing_database_packages(
+    tmp_path, monkeypatch, capsys
+):
+    pytest.importorskip("mlflow")
+    store = tmp_path / "runs.sqlite"
+    _fill_store(store, 1)
+    for name in ("sqlalchemy", "alembic"):  # as with mlflow-skinny alone
+        monkeypatch.setitem(sys.modules, name, None)
+    uri = f"sqlite:///{tmp_path / 'ml.db'}"
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["export", "--format", "mlflow", "--tracking-uri", uri,
+                  "--store", str(store)])  # fmt: skip
+    message = str(raised.value)
+    assert "needs sqlalchemy and alembic, not installed here" in message
+    assert "pip install sqlalchemy alembic" in message
+    assert "registry" not in message
+
+
+def test_mlflow_export_keeps_mlflows_info_lines_out_of_the_terminal(tmp_path):
+    pytest.importorskip("mlflow")
+    pytest.importorskip("sqlalchemy")  # a database store: MLflow logs its migration
+    pytest.importorskip("alembic")
+    store = tmp_path / "runs.sqlite"
+    _fill_store(store, 1)
+    uri = f"sqlite:///{tmp_path / 'ml.db'}"
+    p = _reglab("export", "--format", "mlflow", "--tracking-uri", uri, "--store",
+                str(store))  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    said = p.stderr.strip().splitlines()
+    assert said == [f"logged 1 runs to {uri} (0 already there)"]

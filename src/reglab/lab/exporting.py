@@ -167,16 +167,49 @@ def artifact_root(tracking_uri: str, experiment: str) -> str | None:
     return (db.parent / "mlartifacts" / experiment.replace("/", "-")).as_uri()
 
 
+# MLflow's database stores (sqlite:, postgresql:, ...) need packages mlflow-skinny
+# leaves out; without them MLflow answers with a long model-registry message.
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+DATABASE_PACKAGES = ("sqlalchemy", "alembic")
+
+
+def missing_packages(tracking_uri: str) -> list[str]:
+    """Return the packages MLflow needs for tracking_uri that do not import here."""
+    import importlib
+
+    scheme = tracking_uri.partition(":")[0].partition("+")[0].lower()
+    needed = ["mlflow", *(DATABASE_PACKAGES if scheme in DATABASE_SCHEMES else ())]
+    missing = []
+    for name in needed:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
 def export_mlflow(store: Store, runs: list[Run], tracking_uri: str) -> tuple[int, int]:
     """Log each run not yet there to MLflow; return (logged, already there)."""
-    try:
-        import mlflow
-        from mlflow.exceptions import MlflowException
-    except ImportError:
+    missing = missing_packages(tracking_uri)
+    if "mlflow" in missing:
         raise LabError(
             "--format mlflow needs the mlflow package — pip install mlflow-skinny"
             " (sqlite: URIs also need sqlalchemy and alembic), or use --format csv|json"
-        ) from None
+        )
+    if missing:
+        raise LabError(
+            f"--format mlflow with --tracking-uri {tracking_uri} needs"
+            f" {' and '.join(missing)}, not installed here — pip install"
+            f" {' '.join(missing)},"
+            " or use --format csv|json"
+        )
+    import logging
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    for name in ("mlflow", "alembic"):  # their INFO lines are not the command's
+        logging.getLogger(name).setLevel(logging.WARNING)
     ids: dict[str, str] = {}
     logged = there = 0
     try:
