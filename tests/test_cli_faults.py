@@ -250,3 +250,37 @@ def test_mlflow_export_keeps_mlflows_info_lines_out_of_the_terminal(tmp_path):
     assert p.returncode == 0, p.stderr
     said = p.stderr.strip().splitlines()
     assert said == [f"logged 1 runs to {uri} (0 already there)"]
+
+
+# 5. each command's report has its own folder; another's is not replaced silently
+
+
+def _title(page: Path) -> str:
+    import re
+
+    return re.search(r"<title>(.*?)</title>", page.read_text(), re.S).group(1)
+
+
+def test_each_command_writes_its_own_report_and_never_replaces_anothers(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    store = ["--store", str(tmp_path / "store"), "--no-progress", "--jobs", "1"]
+    cli.main(["reproduce", "--only", "mlm_masking", "--quick", "--seeds", "1", *store])
+    page = tmp_path / "reglab-out" / "index.html"
+    assert _title(page) == "reglab reproduce: mlm_masking (quick run)"
+    before = page.read_text()
+    run = ["run", "mlm_masking", "--set", "n_draws=5", *store]
+    with pytest.raises(SystemExit, match="holds the report of `reglab reproduce`"):
+        cli.main([*run, "--out", "reglab-out"])
+    assert page.read_text() == before
+    cli.main(run)  # its own folder, named after the experiment and its config
+    (own,) = (tmp_path / "reglab-run").glob("mlm_masking-*/index.html")
+    assert _title(own) == "reglab run: mlm_masking with n_draws=5"
+    for grid in ("n_draws=4,5", "n_draws=6,7"):
+        cli.main(["sweep", "mlm_masking", "--grid", grid, *store])
+    sweeps = sorted((tmp_path / "reglab-sweep").glob("mlm_masking-*/index.html"))
+    assert len(sweeps) == 2  # the second sweep kept the first one's report
+    assert all(_title(s) == "reglab sweep: mlm_masking over n_draws" for s in sweeps)
+    cli.main([*run, "--out", "reglab-out", "--overwrite"])
+    assert _title(page) == "reglab run: mlm_masking with n_draws=5"

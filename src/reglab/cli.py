@@ -101,6 +101,11 @@ def reproduce(args: argparse.Namespace) -> int:
     for name in names:  # build every config first: bad settings fail before training
         cfg = experiments.get(name).Config(seeds=tuple(range(args.seeds)))
         jobs.append((name, cfg.quick() if args.quick else cfg))
+    whole = names in (list(experiments.POST), list(experiments.NAMES))
+    args.title = None if whole else f"reglab reproduce: {', '.join(names)}"
+    args.title = args.title and args.title + (" (quick run)" if args.quick else "")
+    outputs.claim_folder(out, "reproduce", ", ".join(names),
+                         overwrite=args.overwrite)  # fmt: skip
     _start_jax()  # after every check: a refused command never starts JAX
     _download(args)
     return _render_jobs(args, jobs, out, Console(stderr=True))
@@ -119,7 +124,7 @@ def _render_jobs(args, jobs, out: Path, console) -> int:
             order = {n: i for i, (n, _) in enumerate(jobs)}
             done.sections.sort(key=lambda s: order[s.name])
             page = outputs.write_outputs(
-                out, done, args.quick, time.perf_counter() - start
+                out, done, args.quick, time.perf_counter() - start, args.title
             )
             n_pass = sum(c.passed for s in done.sections for c in s.claims)
             n_all = sum(len(s.claims) for s in done.sections)
@@ -186,8 +191,14 @@ def run(args: argparse.Namespace) -> int:
             f" {mod.NAME} -c {args.config}`"
         )
     cfg = build_config(mod, settings, seeds=args.seeds, quick=args.quick)
-    out = Path(args.out)
+    from reglab.experiments.base import config_dict
+    from reglab.store import config_hash
+
+    what = f"{mod.NAME} {config_hash(config_dict(cfg))[:8]}"
+    out = Path(args.out or Path("reglab-run") / what.replace(" ", "-"))
     _check_writable(out)
+    outputs.claim_folder(out, "run", what, overwrite=args.overwrite)
+    args.title = outputs.run_title(mod.NAME, settings, args.quick)
     _start_jax()
     _download(args)
     return _render_jobs(args, [(mod.NAME, cfg)], out, Console(stderr=True))
@@ -212,6 +223,10 @@ def sweep(args: argparse.Namespace) -> int:
     points = grid_points(axes)
     console = Console(stderr=True)
     start = time.perf_counter()
+    what = f"{name} {_sweep_name(args, name, settings, axes)}"
+    args.out = args.out or str(Path("reglab-sweep") / what.replace(" ", "-"))
+    _check_writable(Path(args.out))
+    outputs.claim_folder(Path(args.out), "sweep", what, overwrite=args.overwrite)
     key, rows = _replay(args, name, settings, axes)
     from reglab.lab.sweep_metrics import add_metrics
     from reglab.store import Store
@@ -226,7 +241,9 @@ def sweep(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_writable(out)
     write_summary(out, rows)
-    title = f"reglab sweep: {name}" + (" (quick run)" if args.quick else "")
+    title = f"reglab sweep: {name} over {', '.join(axes)}" + (
+        " (quick run)" if args.quick else ""
+    )
     page = write_sweep_report(out, name, title, rows)
     n_trained = sum(r["trained"] for r in rows)
     if args.json:
@@ -239,6 +256,14 @@ def sweep(args: argparse.Namespace) -> int:
         f" store) in {time.perf_counter() - start:.1f} s"
     )
     return 0
+
+
+def _sweep_name(args, name: str, settings: dict, axes: dict) -> str:
+    """Return a short name of the sweep's inputs that no code edit changes."""
+    from reglab.lab.replay import sweep_key
+
+    return sweep_key(name, settings, axes, seeds=args.seeds, quick=args.quick,
+                     version="")[:8]  # fmt: skip
 
 
 def _replay(args, name: str, settings: dict, axes: dict) -> tuple[str, list | None]:
@@ -375,7 +400,15 @@ def _common(p: argparse.ArgumentParser, *, out: bool = True) -> None:
     """Add the options reproduce, run and sweep share."""
     p.add_argument("--quick", action="store_true", help="cut epochs: a smoke run")
     if out:
-        p.add_argument("--out", default="reglab-out", help="output directory")
+        p.add_argument(
+            "--out", default="reglab-out",
+            help="output directory (reproduce: reglab-out; run and sweep: a folder"
+            " of their own under reglab-run/ or reglab-sweep/)",
+        )  # fmt: skip
+        p.add_argument(
+            "--overwrite", action="store_true",
+            help="replace another command's report in --out",
+        )  # fmt: skip
     p.add_argument("--store", help=STORE_HELP)
     p.add_argument("--force", action="store_true", help="retrain even if stored")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -426,7 +459,7 @@ def parser() -> argparse.ArgumentParser:
     one = sub.add_parser("run", help="one experiment with any settings changed")
     _settings_options(one)
     _common(one)
-    one.set_defaults(func=run)
+    one.set_defaults(func=run, out=None)
     swp = sub.add_parser("sweep", help="the product of --grid axes, each point a run")
     _settings_options(swp)
     swp.add_argument(
@@ -447,7 +480,7 @@ def parser() -> argparse.ArgumentParser:
         "--address", metavar="ADDR",
         help="with --executor ray: an existing Ray cluster (default: a local Ray)",
     )  # fmt: skip
-    swp.set_defaults(func=sweep, out="reglab-sweep")
+    swp.set_defaults(func=sweep, out=None)
     lst = sub.add_parser("list", help="list the experiments and their settings")
     lst.add_argument("--json", action="store_true", help="print them as JSON")
     lst.set_defaults(func=list_experiments)

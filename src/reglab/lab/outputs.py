@@ -91,7 +91,45 @@ class Outputs:
                 console.print(f"       why: {failure_reason(c, self.quick)}")
 
 
-def write_outputs(out: Path, done: Outputs, quick: bool, total: float) -> Path:
+MARK = ".reglab-output.json"  # which command's report a folder holds
+
+
+def claim_folder(out: Path, command: str, what: str, *, overwrite: bool) -> None:
+    """Mark out as the report of `reglab command` on what; refuse another's report.
+
+    A folder holding another command's report (or another experiment's, or other
+    settings') is left alone unless overwrite: one page would replace the other and
+    orphan its figures.
+    """
+    from reglab.lab import LabError
+
+    mark = out / MARK
+    try:
+        held = json.loads(mark.read_text())
+    except (OSError, ValueError):  # none yet (or unreadable): a folder of ours
+        held = None
+    mine = {"command": command, "what": what}
+    if isinstance(held, dict) and held != mine and not overwrite:
+        raise LabError(
+            f"--out {out} holds the report of `reglab {held.get('command')}`"
+            f" ({held.get('what')}), not of this {command} ({what}) — choose another"
+            " --out (or leave it out: each report gets its own folder), or add"
+            " --overwrite to replace it"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    mark.write_text(json.dumps(mine) + "\n")
+
+
+def run_title(name: str, settings: dict, quick: bool) -> str:
+    """Return the page title of `reglab run`: the experiment and what was changed."""
+    changed = ", ".join(f"{k}={v!r}" for k, v in sorted(settings.items()))
+    what = f" with {changed}" if changed else " (defaults)"
+    return f"reglab run: {name}{what}" + (" (quick run)" if quick else "")
+
+
+def write_outputs(
+    out: Path, done: Outputs, quick: bool, total: float, title: str | None = None
+) -> Path:
     """Write claims.json, metrics.json, metrics.csv and index.html; return the page."""
     from reglab.report import write_report
 
@@ -115,7 +153,8 @@ def write_outputs(out: Path, done: Outputs, quick: bool, total: float) -> Path:
     return write_report(
         out,
         done.sections,
-        title="reglab: regularization, reproduced" + (" (quick run)" if quick else ""),
+        title=(title or "reglab: regularization, reproduced")
+        + (" (quick run)" if quick and title is None else ""),
         versions=versions(),
         total_seconds=total,
         quick=quick,
