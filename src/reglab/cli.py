@@ -104,7 +104,7 @@ def reproduce(args: argparse.Namespace) -> int:
     whole = names in (list(experiments.POST), list(experiments.NAMES))
     args.title = None if whole else f"reglab reproduce: {', '.join(names)}"
     args.title = args.title and args.title + (" (quick run)" if args.quick else "")
-    outputs.claim_folder(out, "reproduce", ", ".join(names),
+    outputs.claim_folder(out, "reproduce", ", ".join(names), same=", ".join(names),
                          overwrite=args.overwrite)  # fmt: skip
     _start_jax()  # after every check: a refused command never starts JAX
     _download(args)
@@ -197,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
     what = f"{mod.NAME} {config_hash(config_dict(cfg))[:8]}"
     out = Path(args.out or Path("reglab-run") / what.replace(" ", "-"))
     _check_writable(out)
-    outputs.claim_folder(out, "run", what, overwrite=args.overwrite)
+    outputs.claim_folder(out, "run", what, same=mod.NAME, overwrite=args.overwrite)
     args.title = outputs.run_title(mod.NAME, settings, args.quick)
     _start_jax()
     _download(args)
@@ -226,7 +226,8 @@ def sweep(args: argparse.Namespace) -> int:
     what = f"{name} {_sweep_name(args, name, settings, axes)}"
     args.out = args.out or str(Path("reglab-sweep") / what.replace(" ", "-"))
     _check_writable(Path(args.out))
-    outputs.claim_folder(Path(args.out), "sweep", what, overwrite=args.overwrite)
+    outputs.claim_folder(Path(args.out), "sweep", what, same=name,
+                         overwrite=args.overwrite)  # fmt: skip
     key, rows = _replay(args, name, settings, axes)
     from reglab.lab.sweep_metrics import add_metrics
     from reglab.store import Store

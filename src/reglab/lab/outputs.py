@@ -94,12 +94,15 @@ class Outputs:
 MARK = ".reglab-output.json"  # which command's report a folder holds
 
 
-def claim_folder(out: Path, command: str, what: str, *, overwrite: bool) -> None:
+def claim_folder(
+    out: Path, command: str, what: str, *, same: str, overwrite: bool
+) -> None:
     """Mark out as the report of `reglab command` on what; refuse another's report.
 
-    A folder holding another command's report (or another experiment's, or other
-    settings') is left alone unless overwrite: one page would replace the other and
-    orphan its figures.
+    A folder holding the report of another command, or of the same command on
+    another ``same`` (its experiment; reproduce: its experiments), is left alone
+    unless overwrite: one page would replace the other and orphan its figures.
+    The same command on the same experiment with other settings replaces its own.
     """
     from reglab.lab import LabError
 
@@ -108,8 +111,11 @@ def claim_folder(out: Path, command: str, what: str, *, overwrite: bool) -> None
         held = json.loads(mark.read_text())
     except (OSError, ValueError):  # none yet (or unreadable): a folder of ours
         held = None
-    mine = {"command": command, "what": what}
-    if isinstance(held, dict) and held != mine and not overwrite:
+    mine = {"command": command, "what": what, "same": same}
+    ours = not isinstance(held, dict) or (
+        (held.get("command"), held.get("same")) == (command, same)
+    )
+    if not ours and not overwrite:
         raise LabError(
             f"--out {out} holds the report of `reglab {held.get('command')}`"
             f" ({held.get('what')}), not of this {command} ({what}) — choose another"
