@@ -284,3 +284,78 @@ def test_each_command_writes_its_own_report_and_never_replaces_anothers(
     assert all(_title(s) == "reglab sweep: mlm_masking over n_draws" for s in sweeps)
     cli.main([*run, "--out", "reglab-out", "--overwrite"])
     assert _title(page) == "reglab run: mlm_masking with n_draws=5"
+
+
+# 2. a large sweep is confirmed first; rows and locks come as each point starts;
+# reglab rm deletes what is not wanted
+
+
+def test_a_sweep_past_the_size_limit_is_refused_without_a_terminal(tmp_path):
+    from reglab.store import Store
+
+    store = tmp_path / "runs.sqlite"
+    with Store(store) as s:  # one timed run of the experiment: the estimate's clock
+        run = s.start_run("mlm_masking", {"n_draws": 5}, 0, code_version="t")
+        s.end_run(run.id, "finished", info={"timings": {"total_s": 2.0}, "group": [0]})
+    argv = ["sweep", "mlm_masking", "--grid", "n_draws=range(1,10001)", "--jobs", "2",
+            "--store", str(store), "--out", str(tmp_path / "o")]  # fmt: skip
+    p = _reglab(*argv, stdin=subprocess.DEVNULL)
+    _one_line_error(
+        p, "this sweep trains 10000 points x 1 seed = 10000 runs",
+        "about 2.8 h at 2 s a run", "add --yes",
+    )  # fmt: skip
+    with Store(store) as s:
+        assert [r.id for r in s.list_runs()] == [run.id]  # nothing recorded
+    assert not (tmp_path / "locks").exists() or not any((tmp_path / "locks").iterdir())
+
+
+def test_rows_and_locks_come_as_points_start_not_all_at_once(tmp_path):
+    import signal
+    import time
+
+    store = tmp_path / "store"
+    store.mkdir()
+    env = {**os.environ, "REGLAB_CPU_DEVICES": "1"}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "reglab", "sweep", "mlm_masking", "--grid",
+         "n_draws=range(20000,26000,1000)", "--jobs", "1", "--no-progress",
+         "--store", str(store), "--out", str(tmp_path / "o")],
+        env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not _statuses(store) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)  # Ctrl-C while the first point trains
+    _, err = p.communicate(timeout=60)
+    statuses = _statuses(store)
+    assert 1 <= len(statuses) <= 2, (statuses, err)  # of 6 points: those started
+    assert "running" not in statuses
+    assert not list((store / "locks").glob("*.lock"))  # none left behind
+
+
+def test_rm_deletes_runs_by_id_or_every_interrupted_one(tmp_path, capsys):
+    from reglab.store import Store
+
+    store = tmp_path / "runs.sqlite"
+    with Store(store) as s:
+        ids = []
+        for seed, status in enumerate(["finished", "interrupted", "interrupted"]):
+            run = s.start_run("mlm_masking", {"n_draws": 5}, seed, code_version="t")
+            s.end_run(run.id, status)
+            ids.append(run.id)
+        held = s.start_run("mlm_masking", {"n_draws": 6}, 0, code_version="t")
+        s.save_arrays(held.id, "result", {"x": [1.0]})
+        s.end_run(held.id, "finished", info={"group": [0, 1], "group_run": held.id})
+        beside = s.start_run("mlm_masking", {"n_draws": 6}, 1, code_version="t")
+        s.end_run(beside.id, "finished", info={"group": [0, 1], "group_run": held.id})
+    where = ["--store", str(store)]
+    assert cli.main(["rm", "--status", "interrupted", *where]) == 0
+    assert "deleted 2 runs" in capsys.readouterr().out
+    assert cli.main(["rm", ids[0][:8], *where]) == 0
+    with pytest.raises(SystemExit, match=f"run {held.id} holds the stored result of"):
+        cli.main(["rm", held.id, *where])  # its group's other seed loads from it
+    assert cli.main(["rm", held.id, beside.id, *where]) == 0
+    with Store(store) as s:
+        assert s.list_runs() == []
+    with pytest.raises(SystemExit, match="rm --status must be one of interrupted"):
+        cli.main(["rm", "--status", "finished", *where])

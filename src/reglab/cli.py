@@ -296,6 +296,7 @@ def _sweep(args, name, settings, axes, points, console, chosen) -> list[dict]:
         for p in points
     ]
     _check_distinct(points, configs)
+    _confirm_size(args, mod.NAME, len(points), len(configs[0].seeds))
     _check_writable(Path(args.out))  # first: --store DIR/ with --out DIR/o is a folder
     _start_jax(platform=args.executor != "ray")  # Ray's tasks may run on other hosts
     if chosen:
@@ -309,6 +310,52 @@ def _sweep(args, name, settings, axes, points, console, chosen) -> list[dict]:
         labels = [" ".join(f"{k}={v}" for k, v in p.items()) for p in points]
         raise JobsFailed(e.failed, labels, "points") from None
     return summarize(points, done)
+
+
+ASK_ABOVE_RUNS = 100  # a sweep training more runs than this is confirmed first
+
+
+def _seconds_per_run(store_path: str | None, name: str) -> float | None:
+    """Return the median training seconds per seed of name's stored runs, if any."""
+    from reglab.store import Store, resolve_path
+
+    if not resolve_path(store_path).is_file():
+        return None
+    with Store(store_path) as store:
+        runs = store.list_runs(name, "finished")[:20]
+    per_seed = [
+        r.info["timings"]["total_s"] / len(r.info.get("group", [r.seed]))
+        for r in runs
+        if "total_s" in r.info.get("timings", {})
+    ]
+    return sorted(per_seed)[len(per_seed) // 2] if per_seed else None
+
+
+def _confirm_size(args, name: str, n_points: int, n_seeds: int) -> None:
+    """Ask before a sweep past ASK_ABOVE_RUNS runs (refuse without a terminal)."""
+    n_runs = n_points * n_seeds
+    if n_runs <= ASK_ABOVE_RUNS or args.yes:
+        return
+    each = _seconds_per_run(args.store, name)
+    if each is None:
+        time_ = f"time unknown: no finished {name} run in the store to time it by"
+    else:
+        total = n_runs * each / max(1, args.jobs or os.cpu_count() or 1)
+        hours = f"{total / 3600:.1f} h" if total >= 3600 else f"{total / 60:.0f} min"
+        time_ = f"about {hours} at {each:.2g} s a run, timed from stored {name} runs"
+    size = (
+        f"this sweep trains {n_points} points x {n_seeds} seed"
+        f"{'s' if n_seeds > 1 else ''} = {n_runs} runs ({time_})"
+    )
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        print(f"reglab: {size}. Start it? [y/N] ", end="", file=sys.stderr, flush=True)
+        if input().strip().lower() in ("y", "yes"):
+            return
+        raise SystemExit("reglab: sweep not started")
+    raise SystemExit(
+        f"reglab: {size} — add --yes to start it, or narrow the grid (sweeps of more"
+        f" than {ASK_ABOVE_RUNS} runs are confirmed first)"
+    )
 
 
 def _check_distinct(points: list[dict], configs: list) -> None:
@@ -480,6 +527,10 @@ def parser() -> argparse.ArgumentParser:
     swp.add_argument(
         "--address", metavar="ADDR",
         help="with --executor ray: an existing Ray cluster (default: a local Ray)",
+    )  # fmt: skip
+    swp.add_argument(
+        "--yes", action="store_true",
+        help=f"start a sweep of more than {ASK_ABOVE_RUNS} runs without asking",
     )  # fmt: skip
     swp.set_defaults(func=sweep, out=None)
     lst = sub.add_parser("list", help="list the experiments and their settings")

@@ -89,6 +89,8 @@ def work(
 
     trained = None
     if result is None:
+        if tag is not None:  # the driver records its rows now, not when queued
+            report(("started", tag))
         hooks = contextlib.nullcontext()
         if tag is not None:
             every_s = float(os.environ.get(CHECKPOINT_ENV, "30"))

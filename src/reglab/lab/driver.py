@@ -49,7 +49,7 @@ class InlineExecutor:
 
     def put(self, event: tuple) -> None:
         """Take an event from the task (sweep.report), in this process."""
-        if self.urgent is not None and event[0] == "checkpoint":
+        if self.urgent is not None and event[0] in ("checkpoint", "started"):
             self.urgent(event)
         else:
             self.events.put(event)
@@ -126,8 +126,7 @@ def execute(
             else:
                 section_result[tag] = whole
                 return (tag, (plan.name, plan.cfg, out, whole))
-        running[tag] = lab.begin(plan)
-        render_now = out if not plan.parts else None
+        render_now = out if not plan.parts else None  # its rows: when it starts
         return (tag, (plan.name, plan.train_cfg, render_now, None, tag, plan.resume))
 
     def record(tag: str, value) -> tuple | None:
@@ -137,10 +136,12 @@ def execute(
             result = section_result[tag]
         else:
             trained_tags.add(tag)
+            started(tag)  # its start event may not have been drained yet
             result = lab.finish(plan, running.pop(tag), trained)
             if result is None:
                 console.print(f"{plan.name}: seeds do not join; training all again")
                 plans[tag] = lab.plan(plan.name, plan.cfg, whole=True)
+                begun.discard(tag)  # the retry records rows of its own
                 return task(tag, plans[tag])
             if section is None and out is not None:
                 section_result[tag] = result
@@ -155,7 +156,16 @@ def execute(
             on_done(done)
         return None
 
+    def started(tag: str) -> None:
+        """Record the rows of a task as it starts (not when queued); once each."""
+        if tag not in begun:  # its start event may come after its result: not twice
+            begun.add(tag)
+            running[tag] = lab.begin(plans[tag])
+
     def checkpoint(event: tuple) -> None:  # ("checkpoint", tag, call, arrays)
+        if event[0] == "started":  # ("started", tag)
+            started(event[1])
+            return
         _, tag, call, arrays = event
         if tag in running:
             lab.checkpoint(running[tag], call, arrays)
@@ -164,6 +174,7 @@ def execute(
         executor.urgent = checkpoint
     section_result: dict[str, Result] = {}
     trained_tags: set[str] = set()
+    begun: set[str] = set()  # tasks whose rows are recorded (a retry begins anew)
     failed: dict[int, str] = {}  # job index -> why (executors that keep going)
     queue_ = []
     try:  # a stored job's on_done may refuse (a bad --metric): nothing is left running
@@ -180,7 +191,7 @@ def execute(
                 batch, queue_ = queue_, []
                 for tag, value in executor.run(work, batch):
                     for event in executor.drain():
-                        if event[0] == "checkpoint":
+                        if event[0] in ("checkpoint", "started"):
                             checkpoint(event)
                             continue
                         name_, d, t = event
@@ -190,6 +201,7 @@ def execute(
                     if tag is None:
                         continue
                     if isinstance(value, BaseException):
+                        started(tag)  # a task that died before it said so
                         why = fail(lab, running.pop(tag, []), value)
                         if not getattr(executor, "keep_going", False):
                             raise LabError(
