@@ -359,3 +359,39 @@ def test_rm_deletes_runs_by_id_or_every_interrupted_one(tmp_path, capsys):
         assert s.list_runs() == []
     with pytest.raises(SystemExit, match="rm --status must be one of interrupted"):
         cli.main(["rm", "--status", "finished", *where])
+
+
+# 1. a run that cannot fit in memory is refused with the estimate and the fix
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_epochs_too_many_to_fit_are_refused_before_anything_starts(tmp_path, command):
+    from reglab.lab.memory import available_bytes
+
+    have = available_bytes()
+    if have is None:
+        pytest.skip("no way to read the memory available here")
+    epochs = 10**9 if have < 20 * 2**30 else 2 * 10**9  # past what this machine has
+    store = tmp_path / "store"
+    argv = [command, "weight_decay", "--set", f"epochs={epochs}", "--store",
+            str(store), "--out", str(tmp_path / "o"), "--no-progress"]  # fmt: skip
+    if command == "sweep":
+        argv += ["--grid", "noise=0.1,0.2"]
+    with pytest.raises(SystemExit) as raised:
+        cli.main(argv)
+    message = str(raised.value)
+    assert message.startswith(f"reglab: weight_decay: epochs={epochs} needs at least")
+    assert "available here — lower epochs (the default is 10000)" in message
+    assert not store.exists()
+
+
+def test_epochs_past_int32_are_refused_and_every_default_fits():
+    from reglab import experiments
+    from reglab.lab import LabError
+    from reglab.lab.memory import check_memory, estimate_bytes
+
+    for name in experiments.NAMES:  # every default config: well under 100 MB
+        assert estimate_bytes(experiments.get(name).Config(), devices=8) < 100 * 2**20
+    cfg = experiments.get("dropout").Config(epochs=2**31)
+    with pytest.raises(LabError, match=r"epochs=2147483648 is past 2147483647"):
+        check_memory("dropout", cfg, devices=1)

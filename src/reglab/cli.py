@@ -106,6 +106,7 @@ def reproduce(args: argparse.Namespace) -> int:
     args.title = args.title and args.title + (" (quick run)" if args.quick else "")
     outputs.claim_folder(out, "reproduce", ", ".join(names), same=", ".join(names),
                          overwrite=args.overwrite)  # fmt: skip
+    _check_memory(jobs)
     _start_jax()  # after every check: a refused command never starts JAX
     _download(args)
     return _render_jobs(args, jobs, out, Console(stderr=True))
@@ -199,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
     _check_writable(out)
     outputs.claim_folder(out, "run", what, same=mod.NAME, overwrite=args.overwrite)
     args.title = outputs.run_title(mod.NAME, settings, args.quick)
+    _check_memory([(mod.NAME, cfg)])
     _start_jax()
     _download(args)
     return _render_jobs(args, [(mod.NAME, cfg)], out, Console(stderr=True))
@@ -296,6 +298,7 @@ def _sweep(args, name, settings, axes, points, console, chosen) -> list[dict]:
         for p in points
     ]
     _check_distinct(points, configs)
+    _check_memory([(mod.NAME, c) for c in configs])
     _confirm_size(args, mod.NAME, len(points), len(configs[0].seeds))
     _check_writable(Path(args.out))  # first: --store DIR/ with --out DIR/o is a folder
     _start_jax(platform=args.executor != "ray")  # Ray's tasks may run on other hosts
@@ -310,6 +313,16 @@ def _sweep(args, name, settings, axes, points, console, chosen) -> list[dict]:
         labels = [" ".join(f"{k}={v}" for k, v in p.items()) for p in points]
         raise JobsFailed(e.failed, labels, "points") from None
     return summarize(points, done)
+
+
+def _check_memory(jobs: list[tuple[str, object]]) -> None:
+    """Refuse a config whose records and tables cannot fit here, before JAX starts."""
+    from reglab.lab.memory import check_memory
+    from reglab.placement import requested_cpu_devices
+
+    devices = requested_cpu_devices()
+    for name, cfg in jobs:
+        check_memory(name, cfg, devices)
 
 
 ASK_ABOVE_RUNS = 100  # a sweep training more runs than this is confirmed first
