@@ -395,3 +395,39 @@ def test_epochs_past_int32_are_refused_and_every_default_fits():
     cfg = experiments.get("dropout").Config(epochs=2**31)
     with pytest.raises(LabError, match=r"epochs=2147483648 is past 2147483647"):
         check_memory("dropout", cfg, devices=1)
+
+
+# Also seen: runs, show and export flag a damaged artifact; runs has a header
+
+
+def test_runs_show_and_export_flag_a_damaged_artifact(tmp_path, capsys):
+    from reglab.store import Store
+
+    store = tmp_path / "runs.sqlite"
+    with Store(store) as s:
+        run = s.start_run("mlm_masking", {"n_draws": 5}, 0, code_version="t")
+        art = s.save_arrays(run.id, "result", {"x": [1.0, 2.0, 3.0]})
+        s.end_run(run.id, "finished")
+        fine = s.start_run("mlm_masking", {"n_draws": 6}, 0, code_version="t")
+        s.save_arrays(fine.id, "result", {"x": [1.0]})
+        s.end_run(fine.id, "finished")
+    path = tmp_path / art.path
+    path.write_bytes(path.read_bytes()[:-1] + b"\0")  # same size, other bytes
+    where = ["--store", str(store)]
+    cli.main(["runs", *where])
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.split()[:4] == ["run", "experiment", "seed", "status"]
+    assert len(lines) == 2 and not any("ARTIFACT" in line for line in lines)
+    path.write_bytes(path.read_bytes()[:40])  # truncated: its size says so
+    cli.main(["runs", *where])
+    flagged = [ln for ln in capsys.readouterr().out.splitlines() if "ARTIFACT" in ln]
+    assert flagged == [ln for ln in flagged if ln.startswith(run.id)] and flagged
+    assert "result (damaged)" in flagged[0]
+    cli.main(["show", run.id, *where])
+    assert "DAMAGED, retrain it" in capsys.readouterr().out
+    cli.main(["export", "--format", "json", *where])
+    said = capsys.readouterr()
+    exported = {r["id"]: r for r in json.loads(said.out)}
+    assert exported[run.id]["artifacts"][0]["state"] == "damaged"
+    assert exported[fine.id]["artifacts"][0]["state"] == "ok"
+    assert f"run {run.id} has a damaged artifact: result (damaged)" in said.err

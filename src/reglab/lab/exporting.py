@@ -40,6 +40,31 @@ def to_toml(run: Run) -> str:
     return "\n".join(lines) + "\n"
 
 
+def artifact_state(store: Store, artifact: Any, *, hash_it: bool = True) -> str:
+    """Return 'ok', 'missing' or 'damaged' (size, or with hash_it the sha256)."""
+    import hashlib
+
+    path = store.root / artifact.path
+    try:
+        if path.stat().st_size != artifact.bytes:
+            return "damaged"
+        if hash_it and hashlib.sha256(path.read_bytes()).hexdigest() != artifact.sha256:
+            return "damaged"
+    except OSError:
+        return "missing"
+    return "ok"
+
+
+def damaged(store: Store, run: Run, *, hash_it: bool = False) -> list[str]:
+    """Return 'name (missing|damaged)' for each of run's artifacts that is not ok."""
+    found = []
+    for a in store.artifacts(run.id):
+        state = artifact_state(store, a, hash_it=hash_it)
+        if state != "ok":
+            found.append(f"{a.name} ({state})")
+    return found
+
+
 def run_record(store: Store, run: Run, *, histories: bool = False) -> dict[str, Any]:
     """Return a run as a JSON-ready dict: key, provenance, claims, artifacts."""
     out = {
@@ -53,7 +78,10 @@ def run_record(store: Store, run: Run, *, histories: bool = False) -> dict[str, 
     out["config"] = run.config
     out["info"] = run.info
     out["claims"] = store.claims(run.id)
-    out["artifacts"] = [a._asdict() for a in store.artifacts(run.id)]
+    out["artifacts"] = [
+        {**a._asdict(), "state": artifact_state(store, a, hash_it=histories)}
+        for a in store.artifacts(run.id)
+    ]
     if histories:
         out["metrics"] = {
             name: {"steps": h.steps.tolist(), "values": h.values.tolist()}

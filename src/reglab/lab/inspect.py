@@ -9,6 +9,7 @@ from typing import Any
 
 from reglab.lab.exporting import (
     _json_safe,
+    damaged,
     export_csv,
     export_json,
     export_metrics_csv,
@@ -37,13 +38,18 @@ def runs(args: argparse.Namespace) -> int:
         if args.json:
             _print_json([run_record(store, r) for r in found])
             return 0
+        if found:
+            print(f"{'run':<12}  {'experiment':<16} {'seed':<8} {'status':<11}"
+                  f" {'started (UTC)':<19}  {'config':<8}  claims")  # fmt: skip
         for r in found:
             claims = store.claims(r.id)
             n, passed = len(claims), sum(c["passed"] for c in claims)
+            bad = damaged(store, r)  # sizes only: hashing every file would be slow
             print(
                 f"{r.id}  {r.experiment:<16} seed {r.seed:<3} {r.status:<11}"
                 f" {r.started_utc[:19]}  {r.config_hash[:8]}"
                 + (f"  {passed}/{n} claims" if n else "")
+                + (f"  ARTIFACT {', '.join(bad)}" if bad else "")
             )
         print(f"{len(found)} runs in {store.path}", file=sys.stderr)
     return 0
@@ -77,7 +83,8 @@ def show(args: argparse.Namespace) -> int:
             print(f"  metric {name}: {len(values)} values at steps {steps[0]}.."
                   f"{steps[-1]}, last {values[-1]:.4g}")  # fmt: skip
         for a in record["artifacts"]:
-            print(f"  artifact {a['name']}: {a['path']} ({a['bytes']} bytes)")
+            state = "" if a["state"] == "ok" else f" — {a['state'].upper()}, retrain it"
+            print(f"  artifact {a['name']}: {a['path']} ({a['bytes']} bytes){state}")
     return 0
 
 
@@ -133,6 +140,12 @@ def export(args: argparse.Namespace) -> int:
             text = (export_metrics_csv if args.metrics else export_csv)(store, found)
         else:
             text = export_json(store, found)
+        bad = {r.id: damaged(store, r, hash_it=True) for r in found}
+    for run_id, what in bad.items():
+        if what:
+            print(f"reglab: run {run_id} has a damaged artifact: {', '.join(what)}"
+                  " — retrain it (the same command) or `reglab rm` it",
+                  file=sys.stderr)  # fmt: skip
     if args.output:
         with open(args.output, "w", newline="") as fh:
             fh.write(text)
