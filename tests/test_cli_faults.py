@@ -431,3 +431,69 @@ def test_runs_show_and_export_flag_a_damaged_artifact(tmp_path, capsys):
     assert exported[run.id]["artifacts"][0]["state"] == "damaged"
     assert exported[fine.id]["artifacts"][0]["state"] == "ok"
     assert f"run {run.id} has a damaged artifact: result (damaged)" in said.err
+
+
+# Also seen: the sweep table fits 80 columns piped and counts what it shows; a
+# verdict on the mean says when its 95% interval includes the threshold
+
+
+def _claims_of(values_by_name: dict) -> dict:
+    from reglab.experiments.base import Claim
+
+    claims = {}
+    for name, values in values_by_name.items():
+        c = Claim.over_seeds(name, "a statement", values, 0.0, ">")
+        claims[name] = {**c.to_dict(), "per_seed": list(c.per_seed)}
+    return claims
+
+
+def test_the_sweep_table_fits_80_columns_and_marks_an_unsettled_verdict():
+    import io
+
+    from rich.console import Console
+
+    from reglab.lab.outputs import print_sweep
+
+    long_names = [
+        "mc_instantiations_as_rough_as_no_dropout",  # the longest, 40 characters
+        "l1_sparser_than_l2_at_mid",
+        "moderate_l2_ignores_flipped_labels",
+        "dropout_narrows_the_gap",
+    ]
+    rows = [
+        {"point": {"noise": noise, "epochs": epochs}, "seeds": [0, 1, 2],
+         "claims": _claims_of({n: [0.5, -0.1, 0.3] if i == 0 else [1.0, 1.1, 0.9]
+                               for i, n in enumerate(long_names)})}
+        for noise in (0.1, 0.2) for epochs in (1000, 2000)
+    ]  # fmt: skip
+    out = io.StringIO()
+    print_sweep(rows, Console(file=out, width=80, force_terminal=False))
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for name in long_names:
+        assert text.count(name) == 4, text  # whole, once per point
+    assert "4 grid points x 4 claims, 3 seeds each" in text
+    assert text.count("pass*") == 4 and "2/3" in text and "3/3" in text
+    assert "* the 95% interval includes the threshold" in text
+
+
+def test_a_claim_whose_interval_includes_the_threshold_says_so(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from reglab.experiments.base import Claim
+    from reglab.lab.outputs import Outputs
+    from reglab.report import Section, write_report
+
+    unsettled = Claim.over_seeds("augmented_beats_plain", "s", [0.5, -0.1, 0.3], 0, ">")
+    settled = Claim.over_seeds("clear", "s", [1.0, 1.1, 0.9], 0, ">")
+    assert unsettled.passed and unsettled.interval[0] < 0  # the case
+    section = Section("exp", {}, [], [], [unsettled, settled], {"total_s": 1.0})
+    out = io.StringIO()
+    Outputs().add(section, Console(file=out, width=120, force_terminal=False))
+    lines = out.getvalue().splitlines()
+    assert "pass (interval includes the threshold) augmented_beats_plain" in lines[1]
+    assert lines[2].split()[:2] == ["pass", "clear:"]
+    page = write_report(tmp_path, [section], title="t", versions={}, total_seconds=1)
+    assert page.read_text().count("pass (interval includes the threshold)") == 1
