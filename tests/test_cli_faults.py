@@ -497,3 +497,17 @@ def test_a_claim_whose_interval_includes_the_threshold_says_so(tmp_path):
     assert lines[2].split()[:2] == ["pass", "clear:"]
     page = write_report(tmp_path, [section], title="t", versions={}, total_seconds=1)
     assert page.read_text().count("pass (interval includes the threshold)") == 1
+
+
+# Also seen: without a terminal, each experiment says when it starts training
+
+
+def test_without_a_terminal_each_experiment_says_when_it_starts(tmp_path):
+    p = _reglab("reproduce", "--only", "mlm_masking", "--quick", "--seeds",
+                "1", "--jobs", "1", "--store", str(tmp_path / "s"), "--out",
+                str(tmp_path / "o"), timeout=600)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    lines = p.stderr.splitlines()
+    start = lines.index("mlm_masking: training seeds [0]")
+    done = [i for i, ln in enumerate(lines) if ln.startswith("mlm_masking: trained")]
+    assert done and start < done[0]

@@ -161,6 +161,9 @@ def execute(
         if tag not in begun:  # its start event may come after its result: not twice
             begun.add(tag)
             running[tag] = lab.begin(plans[tag])
+            if no_progress or not console.is_terminal:  # no bars: say it started
+                seeds = list(plans[tag].train_cfg.seeds)
+                console.print(f"{tag}: training seeds {seeds}", highlight=False)
 
     def checkpoint(event: tuple) -> None:  # ("checkpoint", tag, call, arrays)
         if event[0] == "started":  # ("started", tag)
