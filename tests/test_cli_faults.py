@@ -380,7 +380,7 @@ def test_epochs_too_many_to_fit_are_refused_before_anything_starts(tmp_path, com
     with pytest.raises(SystemExit) as raised:
         cli.main(argv)
     message = str(raised.value)
-    assert message.startswith(f"reglab: weight_decay: epochs={epochs} needs at least")
+    assert message.startswith(f"reglab: weight_decay: epochs={epochs} needs about")
     assert "available here — lower epochs (the default is 10000)" in message
     assert not store.exists()
 
