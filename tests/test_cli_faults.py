@@ -511,3 +511,31 @@ def test_without_a_terminal_each_experiment_says_when_it_starts(tmp_path):
     start = lines.index("mlm_masking: training seeds [0]")
     done = [i for i, ln in enumerate(lines) if ln.startswith("mlm_masking: trained")]
     assert done and start < done[0]
+
+
+# Also seen: the library's predict and Ensemble name a bad input width or seed
+
+
+def test_predict_with_the_wrong_width_and_a_negative_seed_are_clear_errors():
+    import numpy as np
+
+    from reglab import nn
+    from reglab.ensemble import Ensemble
+    from reglab.train import predict
+
+    with pytest.raises(ValueError, match=r"seeds must be integers in \[0, 2\*\*32\)"):
+        Ensemble.grid(seeds=[-1], l2_strength=[0.0])
+    spec = nn.MLPSpec(widths=(2, 4, 2))
+    params = {k: np.zeros((1, 1, *v.shape), np.float32)
+              for k, v in nn.init_mlp(jax_key(), spec).items()}  # fmt: skip
+    assert predict(spec, params, np.zeros((3, 2))).shape == (1, 1, 3, 2)
+    with pytest.raises(
+        ValueError, match=r"x must be \(examples, 2\).*got shape \(3, 5\)"
+    ):
+        predict(spec, params, np.zeros((3, 5)))
+
+
+def jax_key():
+    import jax
+
+    return jax.random.PRNGKey(0)
