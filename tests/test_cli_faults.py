@@ -524,7 +524,7 @@ def test_predict_with_the_wrong_width_and_a_negative_seed_are_clear_errors():
     from reglab.train import predict
 
     with pytest.raises(ValueError, match=r"seeds must be integers in \[0, 2\*\*32\)"):
-        Ensemble.grid(seeds=[-1], l2_strength=[0.0])
+        Ensemble.grid(seeds=[-1], learning_rate=0.15)
     spec = nn.MLPSpec(widths=(2, 4, 2))
     params = {k: np.zeros((1, 1, *v.shape), np.float32)
               for k, v in nn.init_mlp(jax_key(), spec).items()}  # fmt: skip
