@@ -325,10 +325,11 @@ def test_rows_and_locks_come_as_points_start_not_all_at_once(tmp_path):
     deadline = time.monotonic() + 120
     while not _statuses(store) and time.monotonic() < deadline:
         time.sleep(0.05)
+    time.sleep(1.0)  # into its training, past the bookkeeping of its start
     p.send_signal(signal.SIGINT)  # Ctrl-C while the first point trains
     _, err = p.communicate(timeout=60)
     statuses = _statuses(store)
-    assert 1 <= len(statuses) <= 2, (statuses, err)  # of 6 points: those started
+    assert 1 <= len(statuses) <= 3, (statuses, err)  # of 6 points: those started
     assert "running" not in statuses
     assert not list((store / "locks").glob("*.lock"))  # none left behind
 
