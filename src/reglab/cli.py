@@ -101,6 +101,13 @@ def reproduce(args: argparse.Namespace) -> int:
     for name in names:  # build every config first: bad settings fail before training
         cfg = experiments.get(name).Config(seeds=tuple(range(args.seeds)))
         jobs.append((name, cfg.quick() if args.quick else cfg))
+    whole = names in (list(experiments.POST), list(experiments.NAMES))
+    args.title = None if whole else f"reglab reproduce: {', '.join(names)}"
+    args.title = args.title and args.title + (" (quick run)" if args.quick else "")
+    outputs.claim_folder(out, "reproduce", ", ".join(names), same=", ".join(names),
+                         overwrite=args.overwrite)  # fmt: skip
+    _check_memory(jobs)
+    _start_jax()  # after every check: a refused command never starts JAX
     _download(args)
     return _render_jobs(args, jobs, out, Console(stderr=True))
 
@@ -118,7 +125,7 @@ def _render_jobs(args, jobs, out: Path, console) -> int:
             order = {n: i for i, (n, _) in enumerate(jobs)}
             done.sections.sort(key=lambda s: order[s.name])
             page = outputs.write_outputs(
-                out, done, args.quick, time.perf_counter() - start
+                out, done, args.quick, time.perf_counter() - start, args.title
             )
             n_pass = sum(c.passed for s in done.sections for c in s.claims)
             n_all = sum(len(s.claims) for s in done.sections)
@@ -155,6 +162,13 @@ def _settings(args: argparse.Namespace) -> tuple[dict, dict]:
     for item in getattr(args, "grid", None) or []:
         key, values = parse_grid(item)
         axes[key] = values
+    for key, values in axes.items():
+        twice = [v for i, v in enumerate(values) if v in values[:i]]
+        if twice and key != "metrics":
+            raise SystemExit(
+                f"reglab: --grid {key} lists {twice[0]!r} twice ({values}) — each"
+                " value once: the same point would be trained and stored twice"
+            )
     return settings, axes
 
 
@@ -179,8 +193,16 @@ def run(args: argparse.Namespace) -> int:
             f" {mod.NAME} -c {args.config}`"
         )
     cfg = build_config(mod, settings, seeds=args.seeds, quick=args.quick)
-    out = Path(args.out)
+    from reglab.experiments.base import config_dict
+    from reglab.store import config_hash
+
+    what = f"{mod.NAME} {config_hash(config_dict(cfg))[:8]}"
+    out = Path(args.out or Path("reglab-run") / what.replace(" ", "-"))
     _check_writable(out)
+    outputs.claim_folder(out, "run", what, same=mod.NAME, overwrite=args.overwrite)
+    args.title = outputs.run_title(mod.NAME, settings, args.quick)
+    _check_memory([(mod.NAME, cfg)])
+    _start_jax()
     _download(args)
     return _render_jobs(args, [(mod.NAME, cfg)], out, Console(stderr=True))
 
@@ -204,6 +226,11 @@ def sweep(args: argparse.Namespace) -> int:
     points = grid_points(axes)
     console = Console(stderr=True)
     start = time.perf_counter()
+    what = f"{name} {_sweep_name(args, name, settings, axes)}"
+    args.out = args.out or str(Path("reglab-sweep") / what.replace(" ", "-"))
+    _check_writable(Path(args.out))
+    outputs.claim_folder(Path(args.out), "sweep", what, same=name,
+                         overwrite=args.overwrite)  # fmt: skip
     key, rows = _replay(args, name, settings, axes)
     from reglab.lab.sweep_metrics import add_metrics
     from reglab.store import Store
@@ -218,7 +245,9 @@ def sweep(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_writable(out)
     write_summary(out, rows)
-    title = f"reglab sweep: {name}" + (" (quick run)" if args.quick else "")
+    title = f"reglab sweep: {name} over {', '.join(axes)}" + (
+        " (quick run)" if args.quick else ""
+    )
     page = write_sweep_report(out, name, title, rows)
     n_trained = sum(r["trained"] for r in rows)
     if args.json:
@@ -231,6 +260,14 @@ def sweep(args: argparse.Namespace) -> int:
         f" store) in {time.perf_counter() - start:.1f} s"
     )
     return 0
+
+
+def _sweep_name(args, name: str, settings: dict, axes: dict) -> str:
+    """Return a short name of the sweep's inputs that no code edit changes."""
+    from reglab.lab.replay import sweep_key
+
+    return sweep_key(name, settings, axes, seeds=args.seeds, quick=args.quick,
+                     version="")[:8]  # fmt: skip
 
 
 def _replay(args, name: str, settings: dict, axes: dict) -> tuple[str, list | None]:
@@ -248,7 +285,6 @@ def _sweep(args, name, settings, axes, points, console, chosen) -> list[dict]:
         from reglab.lab.ray_executor import connect
 
         connect(args.address, args.jobs or None)
-    _start_jax()
     from reglab.lab.driver import JobsFailed
     from reglab.lab.overrides import build_config, check_key
     from reglab.lab.sweep import summarize
@@ -262,7 +298,11 @@ def _sweep(args, name, settings, axes, points, console, chosen) -> list[dict]:
         build_config(mod, settings | p, seeds=args.seeds, quick=args.quick)
         for p in points
     ]
+    _check_distinct(points, configs)
+    _check_memory([(mod.NAME, c) for c in configs])
+    _confirm_size(args, mod.NAME, len(points), len(configs[0].seeds))
     _check_writable(Path(args.out))  # first: --store DIR/ with --out DIR/o is a folder
+    _start_jax(platform=args.executor != "ray")  # Ray's tasks may run on other hosts
     if chosen:
         with Store(args.store) as store:  # names known from a stored run: refused now
             stored_check(store, chosen, mod.NAME)
@@ -276,9 +316,99 @@ def _sweep(args, name, settings, axes, points, console, chosen) -> list[dict]:
     return summarize(points, done)
 
 
+def _check_memory(jobs: list[tuple[str, object]]) -> None:
+    """Refuse a config whose records and tables cannot fit here, before JAX starts."""
+    from reglab.lab.memory import check_memory
+    from reglab.placement import requested_cpu_devices
+
+    devices = requested_cpu_devices()
+    for name, cfg in jobs:
+        check_memory(name, cfg, devices)
+
+
+ASK_ABOVE_RUNS = 100  # a sweep training more runs than this is confirmed first
+
+
+def _seconds_per_run(store_path: str | None, name: str) -> float | None:
+    """Return the median training seconds per seed of name's stored runs, if any."""
+    from reglab.store import Store, resolve_path
+
+    if not resolve_path(store_path).is_file():
+        return None
+    with Store(store_path) as store:
+        runs = store.list_runs(name, "finished")[:20]
+    per_seed = [
+        r.info["timings"]["total_s"] / len(r.info.get("group", [r.seed]))
+        for r in runs
+        if "total_s" in r.info.get("timings", {})
+    ]
+    return sorted(per_seed)[len(per_seed) // 2] if per_seed else None
+
+
+def _confirm_size(args, name: str, n_points: int, n_seeds: int) -> None:
+    """Ask before a sweep past ASK_ABOVE_RUNS runs (refuse without a terminal)."""
+    n_runs = n_points * n_seeds
+    if n_runs <= ASK_ABOVE_RUNS or args.yes:
+        return
+    each = _seconds_per_run(args.store, name)
+    if each is None:
+        time_ = f"time unknown: no finished {name} run in the store to time it by"
+    else:
+        total = n_runs * each / max(1, args.jobs or os.cpu_count() or 1)
+        hours = f"{total / 3600:.1f} h" if total >= 3600 else f"{total / 60:.0f} min"
+        time_ = f"about {hours} at {each:.2g} s a run, timed from stored {name} runs"
+    size = (
+        f"this sweep trains {n_points} points x {n_seeds} seed"
+        f"{'s' if n_seeds > 1 else ''} = {n_runs} runs ({time_})"
+    )
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        print(f"reglab: {size}. Start it? [y/N] ", end="", file=sys.stderr, flush=True)
+        if input().strip().lower() in ("y", "yes"):
+            return
+        raise SystemExit("reglab: sweep not started")
+    raise SystemExit(
+        f"reglab: {size} — add --yes to start it, or narrow the grid (sweeps of more"
+        f" than {ASK_ABOVE_RUNS} runs are confirmed first)"
+    )
+
+
+def _check_distinct(points: list[dict], configs: list) -> None:
+    """Refuse two grid points that make the same config (1 and 1.0 of a float)."""
+    from reglab.experiments.base import config_dict
+
+    seen: dict[str, dict] = {}
+    for point, cfg in zip(points, configs, strict=True):
+        key = json.dumps(config_dict(cfg), sort_keys=True)
+        if key in seen:
+            raise SystemExit(
+                f"reglab: the grid points {seen[key]} and {point} make the same"
+                " config — each point once: it would be trained and stored twice"
+            )
+        seen[key] = point
+
+
 def list_experiments(args: argparse.Namespace) -> int:
-    """Print each experiment and its default settings."""
-    del args
+    """Print each experiment and its default settings (or them as JSON)."""
+    from reglab import regularizers, settings  # the registry fills the table
+    from reglab.experiments.base import config_dict
+
+    rows = settings.describe()
+    if args.json:
+        listed = {
+            "experiments": {
+                name: {
+                    "in_post": name in experiments.POST,
+                    "defaults": config_dict(experiments.get(name).Config()),
+                }
+                for name in experiments.NAMES
+            },
+            "settings": [
+                dict(zip(("name", "default", "allowed", "meaning"), r, strict=True))
+                for r in rows
+            ],  # fmt: skip
+        }
+        print(json.dumps(listed, indent=2))
+        return 0
     for name in experiments.NAMES:
         cfg = experiments.get(name).Config()
         fields = ", ".join(
@@ -286,10 +416,7 @@ def list_experiments(args: argparse.Namespace) -> int:
         )
         where = "" if name in experiments.POST else " (beyond the post: --all)"
         print(f"{name}{where}: {fields}")
-    from reglab import regularizers, settings
-
     print("\nper-member settings (reglab.settings; one value per ensemble member):")
-    rows = settings.describe()
     plugins = regularizers.plugin_rows()
     if plugins:
         print(f"  (plug-ins: {', '.join(s.name for s in plugins)})")
@@ -301,8 +428,10 @@ def list_experiments(args: argparse.Namespace) -> int:
 
 def playground(args: argparse.Namespace) -> int:
     """Serve the live playground until interrupted."""
+    _check_port(args.host, args.port)  # before the app's imports: in a second
     from reglab.playground import serve
 
+    _start_jax()
     serve(args.host, args.port, open_browser=not args.no_browser, store=args.store)
     return 0
 
@@ -318,6 +447,28 @@ def doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port out of range or already taken, before JAX or uvicorn start."""
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise SystemExit(
+            f"reglab: --port must be in [1, 65535], got {port} — e.g. --port 8765"
+        )
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn
+            probe.bind(address)
+    except OSError as err:
+        why = err.strerror or str(err)
+        raise SystemExit(
+            f"reglab: cannot serve on {host}:{port} ({why}) — another program may"
+            f" hold it; choose another with --port, e.g. --port {port % 65535 + 1}"
+        ) from None
+
+
 STORE_HELP = "run store (default ./reglab-runs/runs.sqlite, or $REGLAB_STORE)"
 
 
@@ -325,7 +476,15 @@ def _common(p: argparse.ArgumentParser, *, out: bool = True) -> None:
     """Add the options reproduce, run and sweep share."""
     p.add_argument("--quick", action="store_true", help="cut epochs: a smoke run")
     if out:
-        p.add_argument("--out", default="reglab-out", help="output directory")
+        p.add_argument(
+            "--out", default="reglab-out",
+            help="output directory (reproduce: reglab-out; run and sweep: a folder"
+            " of their own under reglab-run/ or reglab-sweep/)",
+        )  # fmt: skip
+        p.add_argument(
+            "--overwrite", action="store_true",
+            help="replace another command's report in --out",
+        )  # fmt: skip
     p.add_argument("--store", help=STORE_HELP)
     p.add_argument("--force", action="store_true", help="retrain even if stored")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -408,7 +567,7 @@ def parser() -> argparse.ArgumentParser:
     one = sub.add_parser("run", help="one experiment with any settings changed")
     _settings_options(one)
     _common(one)
-    one.set_defaults(func=run)
+    one.set_defaults(func=run, out=None)
     swp = sub.add_parser("sweep", help="the product of --grid axes, each point a run")
     _settings_options(swp)
     swp.add_argument(
@@ -429,9 +588,14 @@ def parser() -> argparse.ArgumentParser:
         "--address", metavar="ADDR",
         help="with --executor ray: an existing Ray cluster (default: a local Ray)",
     )  # fmt: skip
-    swp.set_defaults(func=sweep, out="reglab-sweep")
+    swp.add_argument(
+        "--yes", action="store_true",
+        help=f"start a sweep of more than {ASK_ABOVE_RUNS} runs without asking",
+    )  # fmt: skip
+    swp.set_defaults(func=sweep, out=None)
     lst = sub.add_parser("list", help="list the experiments and their settings")
     _plugin_option(lst)
+    lst.add_argument("--json", action="store_true", help="print them as JSON")
     lst.set_defaults(func=list_experiments)
     from reglab.lab.inspect import add_parsers
 
@@ -458,31 +622,98 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _start_jax() -> None:
-    """Set XLA's level and one JAX CPU device per core, before JAX starts."""
-    from reglab.placement import claim_cpu_devices, configure_xla
+def _start_jax(*, platform: bool = True) -> None:
+    """Set XLA's level and one JAX CPU device per core, before JAX starts; with
+    platform, start the backend $JAX_PLATFORMS names (failing here, not in a run)."""
+    import jax
 
+    from reglab.lab import LabError
+    from reglab.placement import (
+        ENV,
+        available_cores,
+        claim_cpu_devices,
+        configure_xla,
+        requested_cpu_devices,
+    )
+
+    n, cores = requested_cpu_devices(), available_cores()
+    unset = jax.config.jax_num_cpu_devices == -1  # else chosen already (a test's)
+    if os.environ.get(ENV, "").strip() and n > cores and unset:
+        raise LabError(
+            f"{ENV}={n} asks for more CPU devices than the {cores} cores this process"
+            f" may use — use at most {cores}, or unset it for one device per core"
+        )
     configure_xla()  # before any JAX computation creates the backend
     claim_cpu_devices()
+    chosen = os.environ.get("JAX_PLATFORMS", "").strip()
+    if platform and chosen:
+        try:
+            jax.devices()
+        except Exception as err:  # noqa: BLE001 - jax raises a bare AssertionError
+            why = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise LabError(
+                f"JAX_PLATFORMS={chosen} names a platform JAX cannot start here"
+                f" ({type(err).__name__}{': ' + why if why else ''}) — unset"
+                " JAX_PLATFORMS to train on the CPU, or install JAX for that device"
+                " (e.g. pip install 'jax[cuda12]' for NVIDIA GPUs)"
+            ) from None
+
+
+def _store_folder(args: argparse.Namespace) -> None:
+    """Read --store DIR/ (or $REGLAB_STORE=DIR/) as the folder it names."""
+    from reglab.store.runs import DEFAULT_PATH, ENV
+
+    given = getattr(args, "store", None) or os.environ.get(ENV, "").strip()
+    if given and given.endswith(("/", os.sep)):  # Path() drops the slash
+        args.store = str(Path(given) / DEFAULT_PATH.name)
+
+
+def _quiet_broken_pipe() -> int:
+    """Exit 0 when stdout's reader has gone (`reglab runs --json | head`)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # Python's final flush must not fail again
+    return 0
+
+
+def _terminated(signum: int, frame) -> None:
+    """SIGTERM (kill, a scheduler's stop) takes Ctrl-C's path: runs end interrupted."""
+    del signum, frame
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the reglab console script: known errors print one line."""
+    import signal
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    finally:
+        if main_thread:  # main() called in-process (tests) leaves no handler behind
+            signal.signal(signal.SIGTERM, before)
+
+
+def _main(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
     from reglab.lab import LabError
     from reglab.store import StoreError
 
+    _store_folder(args)
     try:
         if getattr(args, "address", None) and args.executor != "ray":
             raise LabError("--address needs --executor ray")
-        if args.command in ("reproduce", "run", "playground"):
-            _start_jax()  # sweep does when it trains; the store's commands never
         _load_plugins(args)  # spawned workers inherit them ($REGLAB_PLUGINS)
-        return args.func(args)
+        return args.func(args)  # each starts JAX after its checks, if it trains
     except (LabError, StoreError, ValueError) as err:
         if isinstance(err, ValueError) and "REGLAB_" not in str(err):
             raise
         raise SystemExit(f"reglab: {err}") from None
+    except BrokenPipeError:  # a ConnectionError, but not a download's
+        return _quiet_broken_pipe()
     except (FileNotFoundError, ConnectionError) as err:  # data files, downloads
         raise SystemExit(f"reglab: {err}") from None
     except KeyboardInterrupt:

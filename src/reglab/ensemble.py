@@ -36,6 +36,12 @@ class Ensemble:
             raise ValueError("seeds must hold at least one seed, got () — e.g. (0,)")
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds must be distinct, got {seeds}")
+        outside = [s for s in seeds if not 0 <= s < 2**32]  # a seed is a uint32 key
+        if outside:
+            raise ValueError(
+                f"seeds must be integers in [0, 2**32), got {outside[0]} in {seeds}"
+                " — e.g. (0, 1, 2)"
+            )
         table = settings.table()
         unknown = set(self.values) - {s.name for s in table}
         if unknown:

@@ -162,6 +162,22 @@ def _fmt(x: Any) -> str:
     return html.escape(str(x))
 
 
+INTERVAL_NOTE = "interval includes the threshold"
+
+
+def straddles(interval, threshold: float, n_seeds: int) -> bool:
+    """Return whether a claim's 95% interval over n_seeds seeds holds its threshold."""
+    return bool(interval) and n_seeds > 1 and interval[0] <= threshold <= interval[1]
+
+
+def verdict(c: Claim) -> str:
+    """Return 'pass' or 'FAIL', noting a 95% interval that holds the threshold."""
+    word = "pass" if c.passed else "FAIL"
+    if straddles(c.interval, c.threshold, len(c.per_seed)):
+        return f"{word} ({INTERVAL_NOTE})"
+    return word
+
+
 def failure_reason(c: Claim, quick: bool) -> str:
     """Return why a failing claim fails, in words (empty for a passing one)."""
     if c.passed:
@@ -181,7 +197,7 @@ def failure_reason(c: Claim, quick: bool) -> str:
 def _claims_table(claims: list[Claim], experiment: str, quick: bool = False) -> str:
     rows = []
     for c in claims:
-        verdict = "pass" if c.passed else "FAIL"
+        said = verdict(c)
         interval = (
             f'<br><span class="ci">95% CI [{_fmt(c.interval[0])},'
             f" {_fmt(c.interval[1])}]</span>"
@@ -195,7 +211,7 @@ def _claims_table(claims: list[Claim], experiment: str, quick: bool = False) -> 
             f'<td data-label="the post says">{html.escape(c.statement)}</td>'
             f'<td data-label="measured" class="num">{_fmt(c.measured)}'
             f" {html.escape(c.comparison)} {_fmt(c.threshold)}{interval}</td>"
-            f'<td data-label="verdict" class="verdict">{verdict}'
+            f'<td data-label="verdict" class="verdict">{html.escape(said)}'
             + (
                 f'<br><span class="agree">{html.escape(c.agreement)}</span>'
                 if c.agreement

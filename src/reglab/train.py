@@ -497,7 +497,14 @@ def _exploded(running_loss: np.ndarray, n_classes: int) -> np.ndarray:
 
 def predict(spec: nn.MLPSpec, params: Mapping[str, Any], x) -> np.ndarray:
     """Return inference-mode logits (S, C, n, K) of every member on inputs x."""
-    return np.asarray(_predict(spec, dict(params), jnp.asarray(x, jnp.float32)))
+    x = jnp.asarray(x, jnp.float32)
+    if x.ndim != 2 or x.shape[1] != spec.widths[0]:
+        raise ValueError(
+            f"x must be (examples, {spec.widths[0]}): the network takes"
+            f" {spec.widths[0]} inputs, got shape {tuple(x.shape)} — reshape it to"
+            f" (n, {spec.widths[0]})"
+        )
+    return np.asarray(_predict(spec, dict(params), x))
 
 
 @partial(jax.jit, static_argnums=0)

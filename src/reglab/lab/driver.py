@@ -18,7 +18,7 @@ from reglab import experiments
 from reglab.experiments.base import Result
 from reglab.lab import LabError, sweep
 from reglab.lab.runner import Lab, Plan, merge
-from reglab.lab.worker import Checkpoint, Outcome, Progress, Task, work
+from reglab.lab.worker import Checkpoint, Outcome, Progress, Started, Task, work
 from reglab.progress import Bars
 from reglab.store import Run
 
@@ -46,11 +46,11 @@ class InlineExecutor:
     def __init__(self) -> None:
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         # checkpoints cannot wait for the task's end: the driver takes them at once
-        self.urgent: Callable[[Checkpoint], None] | None = None
+        self.urgent: Callable[[Checkpoint | Started], None] | None = None
 
-    def put(self, event: Progress | Checkpoint) -> None:
+    def put(self, event: Progress | Checkpoint | Started) -> None:
         """Take an event from the task, in this process: it is the task's sink."""
-        if self.urgent is not None and isinstance(event, Checkpoint):
+        if self.urgent is not None and isinstance(event, Checkpoint | Started):
             self.urgent(event)
         else:
             self.events.put(event)
@@ -63,7 +63,7 @@ class InlineExecutor:
             except Exception as e:  # noqa: BLE001 - reported as the task's failure
                 yield tag, e
 
-    def drain(self) -> list[Progress | Checkpoint]:
+    def drain(self) -> list[Progress | Checkpoint | Started]:
         """Return the progress events sent since the last drain."""
         out = []
         while not self.events.empty():
@@ -108,7 +108,10 @@ class Jobs:
     out: Path | None
     tags: list[str]
     plans: dict[str, Plan]
+    console: Any = None
+    announce: bool = False  # no live bars: print a line as each job starts
     running: dict[str, list[Run]] = dataclasses.field(default_factory=dict)
+    begun: set[str] = dataclasses.field(default_factory=set)  # rows recorded
     to_render: dict[str, Result] = dataclasses.field(default_factory=dict)
     trained: set[str] = dataclasses.field(default_factory=set)
     done: dict[str, Done] = dataclasses.field(default_factory=dict)
@@ -124,7 +127,6 @@ class Jobs:
                 return Task(plan.name, plan.cfg, tag, self.out, whole)
             # stored groups that will not join: train all again
             self.plans[tag] = plan = self.lab.plan(plan.name, plan.cfg, whole=True)
-        self.running[tag] = self.lab.begin(plan)
         render_now = self.out if not plan.parts else None  # else: once merged
         return Task(plan.name, plan.train_cfg, tag, render_now, resume=plan.resume)
 
@@ -135,10 +137,12 @@ class Jobs:
             self.finish(tag, self.to_render[tag], section)
             return None
         self.trained.add(tag)
+        self.started(tag)  # its start event may not have been drained yet
         result = self.lab.finish(plan, self.running.pop(tag), trained)
         if result is None:
             console.print(f"{plan.name}: seeds do not join; training all again")
             self.plans[tag] = self.lab.plan(plan.name, plan.cfg, whole=True)
+            self.begun.discard(tag)  # the retry records rows of its own
             return self.task(tag)
         if section is None and self.out is not None:  # render the merged seeds
             self.to_render[tag] = result
@@ -157,21 +161,34 @@ class Jobs:
         self.done[tag] = Done(plan.name, plan.cfg, plan, result, claims, section,
                               trained=tag in self.trained)  # fmt: skip
 
-    def checkpoint(self, event: Checkpoint) -> None:
-        """Store a running job's checkpoint as its runs' 'last'."""
-        if event.tag in self.running:
+    def started(self, tag: str) -> None:
+        """Record a job's rows as it starts (not when queued); once each."""
+        if tag in self.begun:  # its start event may come after its result
+            return
+        self.begun.add(tag)
+        self.running[tag] = self.lab.begin(self.plans[tag])
+        if self.announce:
+            seeds = list(self.plans[tag].train_cfg.seeds)
+            self.console.print(f"{tag}: training seeds {seeds}", highlight=False)
+
+    def checkpoint(self, event: Checkpoint | Started) -> None:
+        """Record a job's start, or store its checkpoint as its runs' 'last'."""
+        if isinstance(event, Started):
+            self.started(event.tag)
+        elif event.tag in self.running:
             self.lab.checkpoint(self.running[event.tag], event.call, event.arrays)
 
     def take_events(self, executor, bars: Bars) -> None:
         """Drain the executor's events: checkpoints to the store, progress to bars."""
         for event in executor.drain():
-            if isinstance(event, Checkpoint):
+            if isinstance(event, Checkpoint | Started):
                 self.checkpoint(event)
             elif event.tag not in self.done:
                 bars.update(event.tag, event.done, event.total)
 
     def record_failure(self, tag: str, error: BaseException, executor) -> None:
         """Mark a job's runs failed; raise unless the executor keeps going."""
+        self.started(tag)  # a task that died before it said so
         why = fail(self.lab, self.running.pop(tag, []), error)
         if not getattr(executor, "keep_going", False):
             raise LabError(
@@ -185,7 +202,9 @@ class Jobs:
             self.lab.end(runs, status, why)
 
 
-def plan_jobs(lab: Lab, jobs: list[tuple[str, Any]], out: Path | None, console) -> Jobs:
+def plan_jobs(
+    lab: Lab, jobs: list[tuple[str, Any]], out: Path | None, console, announce: bool
+) -> Jobs:
     """Return every job planned against the store (its notes printed), by tag."""
     tags = [f"{n}[{i}]" if len(jobs) > 1 and out is None else n for i, (n, _) in
             enumerate(jobs)]  # fmt: skip
@@ -193,7 +212,7 @@ def plan_jobs(lab: Lab, jobs: list[tuple[str, Any]], out: Path | None, console) 
     for plan in plans.values():
         for note in plan.notes:
             console.print(f"[yellow]{note}[/]", highlight=False)
-    return Jobs(lab, out, tags, plans)
+    return Jobs(lab, out, tags, plans, console, announce)
 
 
 def first_tasks(state: Jobs, on_done: Callable[[Done], None] | None) -> list[Task]:
@@ -251,7 +270,8 @@ def execute(
     on_done: Callable[[Done], None] | None = None,
 ) -> list[Done]:
     """Run every job through the lab; return them done, in the order given."""
-    state = plan_jobs(lab, jobs, out, console)
+    announce = no_progress or not console.is_terminal  # no bars: a line per start
+    state = plan_jobs(lab, jobs, out, console, announce)
     if hasattr(executor, "urgent"):
         executor.urgent = state.checkpoint
     try:  # a stored job's on_done may refuse (a bad --metric): nothing is left running

@@ -50,6 +50,31 @@ def to_toml(run: Run) -> str:
     return "\n".join(lines) + "\n"
 
 
+def artifact_state(store: Store, artifact: Any, *, hash_it: bool = True) -> str:
+    """Return 'ok', 'missing' or 'damaged' (size, or with hash_it the sha256)."""
+    import hashlib
+
+    path = store.root / artifact.path
+    try:
+        if path.stat().st_size != artifact.bytes:
+            return "damaged"
+        if hash_it and hashlib.sha256(path.read_bytes()).hexdigest() != artifact.sha256:
+            return "damaged"
+    except OSError:
+        return "missing"
+    return "ok"
+
+
+def damaged(store: Store, run: Run, *, hash_it: bool = False) -> list[str]:
+    """Return 'name (missing|damaged)' for each of run's artifacts that is not ok."""
+    found = []
+    for a in store.artifacts(run.id):
+        state = artifact_state(store, a, hash_it=hash_it)
+        if state != "ok":
+            found.append(f"{a.name} ({state})")
+    return found
+
+
 def run_record(store: Store, run: Run, *, histories: bool = False) -> dict[str, Any]:
     """Return a run as a JSON-ready dict: key, provenance, claims, artifacts."""
     out = {
@@ -63,7 +88,10 @@ def run_record(store: Store, run: Run, *, histories: bool = False) -> dict[str, 
     out["config"] = run.config
     out["info"] = run.info
     out["claims"] = store.claims(run.id)
-    out["artifacts"] = [a._asdict() for a in store.artifacts(run.id)]
+    out["artifacts"] = [
+        {**a._asdict(), "state": artifact_state(store, a, hash_it=histories)}
+        for a in store.artifacts(run.id)
+    ]
     if histories:
         out["metrics"] = {
             name: {"steps": h.steps.tolist(), "values": h.values.tolist()}
@@ -178,16 +206,49 @@ def artifact_root(tracking_uri: str, experiment: str) -> str | None:
     return (db.parent / "mlartifacts" / experiment.replace("/", "-")).as_uri()
 
 
+# MLflow's database stores (sqlite:, postgresql:, ...) need packages mlflow-skinny
+# leaves out; without them MLflow answers with a long model-registry message.
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+DATABASE_PACKAGES = ("sqlalchemy", "alembic")
+
+
+def missing_packages(tracking_uri: str) -> list[str]:
+    """Return the packages MLflow needs for tracking_uri that do not import here."""
+    import importlib
+
+    scheme = tracking_uri.partition(":")[0].partition("+")[0].lower()
+    needed = ["mlflow", *(DATABASE_PACKAGES if scheme in DATABASE_SCHEMES else ())]
+    missing = []
+    for name in needed:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
 def export_mlflow(store: Store, runs: list[Run], tracking_uri: str) -> tuple[int, int]:
     """Log each run not yet there to MLflow; return (logged, already there)."""
-    try:
-        import mlflow
-        from mlflow.exceptions import MlflowException
-    except ImportError:
+    missing = missing_packages(tracking_uri)
+    if "mlflow" in missing:
         raise LabError(
             "--format mlflow needs the mlflow package — pip install mlflow-skinny"
             " (sqlite: URIs also need sqlalchemy and alembic), or use --format csv|json"
-        ) from None
+        )
+    if missing:
+        raise LabError(
+            f"--format mlflow with --tracking-uri {tracking_uri} needs"
+            f" {' and '.join(missing)}, not installed here — pip install"
+            f" {' '.join(missing)},"
+            " or use --format csv|json"
+        )
+    import logging
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    for name in ("mlflow", "alembic"):  # their INFO lines are not the command's
+        logging.getLogger(name).setLevel(logging.WARNING)
     ids: dict[str, str] = {}
     logged = there = 0
     try:

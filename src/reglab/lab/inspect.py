@@ -1,4 +1,4 @@
-"""What is stored, from the command line: runs, show, compare, export, gc."""
+"""What is stored, from the command line: runs, show, compare, export, rm, gc."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from reglab.lab.exporting import (
+    damaged,
     export_csv,
     export_json,
     export_metrics_csv,
@@ -37,13 +38,18 @@ def runs(args: argparse.Namespace) -> int:
         if args.json:
             _print_json([run_record(store, r) for r in found])
             return 0
+        if found:
+            print(f"{'run':<12}  {'experiment':<16} {'seed':<8} {'status':<11}"
+                  f" {'started (UTC)':<19}  {'config':<8}  claims")  # fmt: skip
         for r in found:
             claims = store.claims(r.id)
             n, passed = len(claims), sum(c["passed"] for c in claims)
+            bad = damaged(store, r)  # sizes only: hashing every file would be slow
             print(
                 f"{r.id}  {r.experiment:<16} seed {r.seed:<3} {r.status:<11}"
                 f" {r.started_utc[:19]}  {r.config_hash[:8]}"
                 + (f"  {passed}/{n} claims" if n else "")
+                + (f"  ARTIFACT {', '.join(bad)}" if bad else "")
             )
         print(f"{len(found)} runs in {store.path}", file=sys.stderr)
     return 0
@@ -77,7 +83,8 @@ def show(args: argparse.Namespace) -> int:
             print(f"  metric {name}: {len(values)} values at steps {steps[0]}.."
                   f"{steps[-1]}, last {values[-1]:.4g}")  # fmt: skip
         for a in record["artifacts"]:
-            print(f"  artifact {a['name']}: {a['path']} ({a['bytes']} bytes)")
+            state = "" if a["state"] == "ok" else f" — {a['state'].upper()}, retrain it"
+            print(f"  artifact {a['name']}: {a['path']} ({a['bytes']} bytes){state}")
     return 0
 
 
@@ -133,6 +140,12 @@ def export(args: argparse.Namespace) -> int:
             text = (export_metrics_csv if args.metrics else export_csv)(store, found)
         else:
             text = export_json(store, found)
+        bad = {r.id: damaged(store, r, hash_it=True) for r in found}
+    for run_id, what in bad.items():
+        if what:
+            print(f"reglab: run {run_id} has a damaged artifact: {', '.join(what)}"
+                  " — retrain it (the same command) or `reglab rm` it",
+                  file=sys.stderr)  # fmt: skip
     if args.output:
         with open(args.output, "w", newline="") as fh:
             fh.write(text)
@@ -149,6 +162,64 @@ def gc(args: argparse.Namespace) -> int:
         _print_json(freed._asdict())
     else:
         print(f"deleted {freed.files} unreferenced files ({freed.bytes} bytes)")
+    return 0
+
+
+REMOVABLE = ("interrupted", "failed")  # --status: what a clean-up means
+
+
+def _to_remove(store: Store, args: argparse.Namespace) -> list:
+    """Return the runs rm names (ids or --status), refusing what must stay."""
+    if bool(args.runs) == bool(args.status):
+        raise SystemExit(
+            "reglab: rm takes run ids or --status interrupted|failed (not both) —"
+            " `reglab runs` lists them"
+        )
+    if args.status and args.status not in REMOVABLE:
+        raise SystemExit(
+            f"reglab: rm --status must be one of {', '.join(REMOVABLE)}, got"
+            f" {args.status!r} — finished runs are removed by id"
+        )
+    found = (
+        [store.get(r) for r in args.runs]
+        if args.runs
+        else store.list_runs(args.experiment, args.status)
+    )
+    ids = {r.id for r in found}
+    for r in found:
+        if r.status == "running" and not r.orphaned():
+            raise SystemExit(
+                f"reglab: run {r.id} is running (pid {r.pid} on {r.host}) — stop its"
+                " command first (Ctrl-C)"
+            )
+        holder = r.info.get("group_run", r.id)
+        others = [  # the seeds trained beside it load their result from its files
+            o.id
+            for o in store.list_runs(r.experiment)
+            if o.id not in ids and o.info.get("group_run") == holder != o.id
+        ]
+        if holder == r.id and others:
+            raise SystemExit(
+                f"reglab: run {r.id} holds the stored result of runs"
+                f" {', '.join(others)} (seeds trained together) — remove them too,"
+                " or keep it"
+            )
+    return found
+
+
+def rm(args: argparse.Namespace) -> int:
+    """Delete runs (by id, or all interrupted or failed ones) with their artifacts."""
+    with Store(args.store) as store:
+        found = _to_remove(store, args)
+        for r in found:
+            store.delete(r.id)
+    if args.json:
+        _print_json([r.id for r in found])
+    else:
+        print(
+            f"deleted {len(found)} runs from {store.path} (their artifact files with"
+            " them; `reglab gc` collects any left unreferenced)"
+        )
     return 0
 
 
@@ -176,13 +247,18 @@ def add_parsers(sub, store_help: str) -> None:
     )  # fmt: skip
     p.add_argument("-o", "--output", help="file to write (default: stdout)")
     p.set_defaults(func=export)
+    p = sub.add_parser("rm", help="delete stored runs: by id, or every interrupted")
+    p.add_argument("runs", nargs="*", help="run ids (a unique prefix is enough)")
+    p.add_argument("--status", help="every run with it: interrupted or failed")
+    p.add_argument("--experiment", help="with --status: only this experiment's")
+    p.set_defaults(func=rm)
     p = sub.add_parser("gc", help="delete artifact files no run references")
     p.add_argument(
         "--grace", type=float, default=3600.0,
         help="spare files younger than this many seconds (default 3600)",
     )  # fmt: skip
     p.set_defaults(func=gc)
-    for name in ("runs", "show", "compare", "export", "gc"):
+    for name in ("runs", "show", "compare", "export", "rm", "gc"):
         parser = sub.choices[name]
         parser.add_argument("--store", help=store_help)
         if name != "export":

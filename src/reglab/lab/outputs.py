@@ -27,25 +27,52 @@ def versions() -> dict[str, str]:
 
 
 def print_sweep(rows: list[dict], console) -> None:
-    """Print one table: a row per grid point, a column per claim (mean [interval])."""
+    """Print a row per grid point and claim: verdict, seed mean [interval], holds in.
+
+    One claim per row keeps the table inside 80 columns however many claims an
+    experiment has (a column per claim cut their names at 120).
+    """
+    from rich import box
     from rich.table import Table
+
+    from reglab.report import straddles
 
     axes = list(rows[0]["point"]) if rows else []
     names = list(dict.fromkeys(n for r in rows for n in r["claims"]))
-    table = Table(title="claims per grid point: seed mean [95% interval] (holds in)")
-    for col in [*axes, *names]:
-        table.add_column(col)
+    n_seeds = max((len(r["seeds"]) for r in rows), default=0)
+    table = Table(
+        title=f"{len(rows)} grid points x {len(names)} claims, {n_seeds} seed"
+        f"{'s' if n_seeds != 1 else ''} each: verdict on the seed mean",
+        caption="mean ± half its 95% interval; held: seeds where the claim holds\n"
+        "* the 95% interval includes the threshold: the seeds do not settle it",
+        box=box.SIMPLE_HEAD, show_edge=False, padding=0,
+    )  # fmt: skip
+    for col in axes:
+        table.add_column(col, overflow="fold")
+    table.add_column("claim", overflow="fold")
+    table.add_column("verdict")
+    table.add_column("mean ± 95%", no_wrap=True)
+    table.add_column("held", justify="right", no_wrap=True)
     for r in rows:
-        cells = [repr(v) for v in r["point"].values()]
-        for n in names:
+        at = [repr(v) for v in r["point"].values()]
+        for i, n in enumerate(names):
             c = r["claims"].get(n)
+            here = at if i == 0 else [""] * len(at)  # the point once per group
             if c is None:
-                cells.append("-")
+                table.add_row(*here, n, "-", "-", "-")
                 continue
             lo, hi = c["interval"] or (c["measured"], c["measured"])
-            mark = "[green]✓[/]" if c["passed"] else "[red]✗[/]"
-            cells.append(f"{mark} {c['measured']:.3g} [{lo:.3g}, {hi:.3g}]")
-        table.add_row(*cells)
+            half = (hi - lo) / 2  # the t interval is symmetric about the mean
+            note = (
+                "*"
+                if straddles(c["interval"], c["threshold"], len(c["per_seed"]))
+                else ""
+            )
+            mark = f"[green]pass{note}[/]" if c["passed"] else f"[red]FAIL{note}[/]"
+            held = sum(_holds(v, c) for v in c["per_seed"])
+            table.add_row(*here, n, mark, f"{c['measured']:.3g} ± {half:.2g}",
+                          f"{held}/{len(c['per_seed'])}",
+                          end_section=i == len(names) - 1)  # fmt: skip
     console.print(table)
     chosen = list(dict.fromkeys(n for r in rows for n in r.get("metrics", {})))
     if not chosen:
@@ -63,6 +90,14 @@ def print_sweep(rows: list[dict], console) -> None:
     console.print(table)
 
 
+def _holds(value: float, claim: dict) -> bool:
+    """Return whether one seed's value satisfies a claim row's comparison."""
+    import operator
+
+    compare = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+    return bool(compare[claim["comparison"]](value, claim["threshold"]))
+
+
 @dataclasses.dataclass
 class Outputs:
     quick: bool = False
@@ -77,10 +112,11 @@ class Outputs:
             else (f"trained in {section.timings.get('total_s', 0):.1f} s")
         )
         console.print(f"[bold]{section.name}[/]: {what}")
-        from reglab.report import failure_reason
+        from reglab.report import failure_reason, verdict
 
         for c in section.claims:
-            mark = "[green]pass[/]" if c.passed else "[red]FAIL[/]"
+            color = "green" if c.passed else "red"
+            mark = f"[{color}]{verdict(c)}[/]"
             agree = f" ({c.agreement})" if len(c.per_seed) > 1 else ""
             console.print(
                 f"  {mark} {c.name}: {c.measured:.4g} {c.comparison}"
@@ -91,7 +127,51 @@ class Outputs:
                 console.print(f"       why: {failure_reason(c, self.quick)}")
 
 
-def write_outputs(out: Path, done: Outputs, quick: bool, total: float) -> Path:
+MARK = ".reglab-output.json"  # which command's report a folder holds
+
+
+def claim_folder(
+    out: Path, command: str, what: str, *, same: str, overwrite: bool
+) -> None:
+    """Mark out as the report of `reglab command` on what; refuse another's report.
+
+    A folder holding the report of another command, or of the same command on
+    another ``same`` (its experiment; reproduce: its experiments), is left alone
+    unless overwrite: one page would replace the other and orphan its figures.
+    The same command on the same experiment with other settings replaces its own.
+    """
+    from reglab.lab import LabError
+
+    mark = out / MARK
+    try:
+        held = json.loads(mark.read_text())
+    except (OSError, ValueError):  # none yet (or unreadable): a folder of ours
+        held = None
+    mine = {"command": command, "what": what, "same": same}
+    ours = not isinstance(held, dict) or (
+        (held.get("command"), held.get("same")) == (command, same)
+    )
+    if not ours and not overwrite:
+        raise LabError(
+            f"--out {out} holds the report of `reglab {held.get('command')}`"
+            f" ({held.get('what')}), not of this {command} ({what}) — choose another"
+            " --out (or leave it out: each report gets its own folder), or add"
+            " --overwrite to replace it"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    mark.write_text(json.dumps(mine) + "\n")
+
+
+def run_title(name: str, settings: dict, quick: bool) -> str:
+    """Return the page title of `reglab run`: the experiment and what was changed."""
+    changed = ", ".join(f"{k}={v!r}" for k, v in sorted(settings.items()))
+    what = f" with {changed}" if changed else " (defaults)"
+    return f"reglab run: {name}{what}" + (" (quick run)" if quick else "")
+
+
+def write_outputs(
+    out: Path, done: Outputs, quick: bool, total: float, title: str | None = None
+) -> Path:
     """Write claims.json, metrics.json, metrics.csv and index.html; return the page."""
     from reglab.report import write_report
 
@@ -115,7 +195,8 @@ def write_outputs(out: Path, done: Outputs, quick: bool, total: float) -> Path:
     return write_report(
         out,
         done.sections,
-        title="reglab: regularization, reproduced" + (" (quick run)" if quick else ""),
+        title=(title or "reglab: regularization, reproduced")
+        + (" (quick run)" if quick and title is None else ""),
         versions=versions(),
         total_seconds=total,
         quick=quick,

@@ -189,6 +189,31 @@ def build_config(
             head, dot, sub = key.partition(".")
             if dot:
                 values[head] = {**values.get(head, getattr(cfg, head)), sub: value}
-        return dataclasses.replace(cfg, **values)
+        cfg = dataclasses.replace(cfg, **values)
     except (ValueError, TypeError) as e:
         raise LabError(f"{name}: {e}") from None
+    check_seeds(cfg.seeds)
+    return cfg
+
+
+SEED_LIMIT = 2**32  # a seed becomes a uint32 PRNG key
+
+
+def check_seeds(seeds: tuple[int, ...]) -> None:
+    """Raise LabError unless seeds are distinct integers in [0, 2**32), at least one."""
+    shown = list(seeds)
+    if not seeds:
+        raise LabError("seeds must list at least one seed, got [] — e.g. seeds=[0]")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int)]
+    bad += [s for s in seeds if s not in bad and not 0 <= s < SEED_LIMIT]
+    if bad:
+        raise LabError(
+            f"seeds must be integers in [0, 2**32), got {bad[0]!r} in {shown} — e.g."
+            " seeds=[0, 1, 2]"
+        )
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise LabError(
+            f"seeds must be distinct, got {shown} (seed {twice[0]} twice: the same"
+            " run would be trained and stored twice) — e.g. seeds=[0, 1]"
+        )

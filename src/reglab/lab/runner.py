@@ -37,6 +37,7 @@ import dataclasses
 import fcntl
 import functools
 import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,26 @@ def _calls(saved: dict[str, np.ndarray]) -> dict[int, dict[str, np.ndarray]]:
     return calls
 
 
+@contextlib.contextmanager
+def _held(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on path, a file that exists only while it is held
+    (a sweep of 10,000 points leaves no 10,000 lock files behind)."""
+    while True:
+        fh = open(path, "a")  # noqa: SIM115 - closed below, after the unlink
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:  # the holder before us may have deleted it: then lock the new file
+            if os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        fh.close()
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # while still held: a waiter sees it is gone
+        fh.close()
+
+
 class Lab:
     """The driver's side of the store: plan, record and assemble experiment runs."""
 
@@ -158,8 +179,7 @@ class Lab:
         names = sorted({f"{n}-{config_hash(config_dict(c))[:16]}" for n, c in keys})
         with contextlib.ExitStack() as stack:
             for name in names:  # one order for every process: no deadlock
-                fh = stack.enter_context(open(folder / f"{name}.lock", "w"))
-                fcntl.flock(fh, fcntl.LOCK_EX)
+                stack.enter_context(_held(folder / f"{name}.lock"))
             yield
 
     def plan(self, name: str, cfg: Any, *, whole: bool = False) -> Plan:

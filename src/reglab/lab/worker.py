@@ -50,6 +50,13 @@ class Checkpoint(NamedTuple):
     arrays: dict[str, np.ndarray]
 
 
+class Started(NamedTuple):
+    """An event: the job tagged tag begins training (its rows are recorded now, not
+    when it was queued, so a sweep stopped early leaves no row per point)."""
+
+    tag: str
+
+
 class Outcome(NamedTuple):
     """What a task returns: the Result it trained (None if given) and its section."""
 
@@ -60,7 +67,7 @@ class Outcome(NamedTuple):
 class Events(Protocol):
     """Where a task's events go: the executor's queue back to the driver."""
 
-    def put(self, event: Progress | Checkpoint) -> None: ...
+    def put(self, event: Progress | Checkpoint | Started) -> None: ...
 
 
 def work(task: Task, events: Events | None = None) -> Outcome:
@@ -80,6 +87,7 @@ def work(task: Task, events: Events | None = None) -> Outcome:
     if result is None:
         hooks = contextlib.nullcontext()
         if events is not None:
+            events.put(Started(task.tag))
             every_s = float(os.environ.get(CHECKPOINT_ENV, "30"))
             hooks = checkpointing(save, (task.resume or {}).get, every_s)
         with hooks:
