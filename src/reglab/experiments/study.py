@@ -318,7 +318,10 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     )  # fmt: skip
     arrays["n_classes"] = np.asarray(K)
     timings = {"compile_s": trained.compile_seconds, "run_s": trained.run_seconds}
-    return Result(NAME, config_dict(cfg), arrays, timings, list(trained.failures))
+    return Result(
+        NAME, config_dict(cfg), arrays, timings, list(trained.failures),
+        seed_axis=SEED_AXIS,
+    )  # fmt: skip
 
 
 def measurements(

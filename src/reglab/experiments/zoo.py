@@ -22,7 +22,6 @@ Runs once the canon is registered through the seam (its settings in the table);
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import jax
@@ -33,11 +32,19 @@ from reglab.data import WEIGHT_DECAY_MOONS, load, subset
 from reglab.ensemble import Ensemble
 from reglab.experiments.base import Claim, Progress, Result, Tally, config_dict
 from reglab.experiments.moons import boundary_length, plane_grid, prob_class1
+from reglab.experiments.rules import Interval, Rules, shrink
 from reglab.optim import OptimizerSpec
 from reglab.settings import table
 from reglab.train import TrainSpec, predict, train
 
 NAME = "zoo"
+# arrays with a leading seed axis (Result.seed_axis); the rest are shared: the data,
+# the grid and the columns
+SEED_AXIS = (
+    "seeds", "moons_test_acc", "moons_flip_fit", "moons_boundary", "moons_prob",
+    "mnist_test_acc", "mnist_nll", "mnist_ece", "mnist_top_eigenvalue",
+    "mnist_hessian_trace",
+)  # fmt: skip
 POST = ("l2_strength", "l1_strength", "max_norm", "p_drop", "smoothing")
 CANON = ("mixup", "input_noise", "weight_noise", "gradient_noise", "sam", "swa_start")
 PROBLEMS = ("moons", "mnist")
@@ -74,7 +81,7 @@ PROGRAMS = ("plain", "batch", "weights", "gradients", "dropout", "sam")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Rules):
     """The zoo's problems, budgets and grids (sized for ~5 minutes on 2 cores)."""
 
     regularizers: tuple[str, ...] = POST + CANON
@@ -98,9 +105,16 @@ class Config:
     hutchinson_probes: int = 10
     seeds: tuple[int, ...] = (0,)
 
-    def __post_init__(self) -> None:
-        for name in ("regularizers", "grids", "seeds"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+    constraints = {
+        name: Interval(int, 1, None)
+        for name in ("moons_epochs", "mnist_epochs", "batch_size", "power_iterations",
+                     "hutchinson_probes", "grid_resolution")
+    }  # fmt: skip
+    # 1/10 of the epochs, same grids
+    QUICK = {"moons_epochs": shrink(10, floor=2), "mnist_epochs": shrink(10, floor=2)}
+
+    def validate(self) -> None:
+        """Raise ValueError for a regularizer without a grid, unknown or bad values."""
         grids = dict(self.grids)
         known = {s.name for s in table()}
         for reg in self.regularizers:
@@ -117,21 +131,6 @@ class Config:
                     f"grid of {reg} must hold distinct nonzero strengths (0 is the"
                     f" shared baseline), got {values!r}"
                 )
-        for name in ("moons_epochs", "mnist_epochs", "batch_size", "power_iterations",
-                     "hutchinson_probes", "grid_resolution"):  # fmt: skip
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        if not self.seeds:
-            raise ValueError("seeds must hold at least one seed, got () — e.g. (0,)")
-
-    def quick(self) -> Config:
-        """Return a smoke-run version: 1/10 of the epochs, same grids."""
-        return dataclasses.replace(
-            self,
-            moons_epochs=max(2, self.moons_epochs // 10),
-            mnist_epochs=max(2, self.mnist_epochs // 10),
-        )
 
 
 def columns(cfg: Config) -> list[tuple[str, float]]:
@@ -270,7 +269,10 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         "column_strength": np.array([v for _, v in cols], np.float64),
         "seeds": np.array(cfg.seeds),
     }
-    return Result(NAME, config_dict(cfg), arrays, tally.timings, tally.notes)
+    return Result(
+        NAME, config_dict(cfg), arrays, tally.timings, tally.notes,
+        seed_axis=SEED_AXIS,
+    )  # fmt: skip
 
 
 # --- claims ------------------------------------------------------------------------
