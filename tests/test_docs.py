@@ -39,6 +39,7 @@ TUTORIALS = (
     "your-data.md",
     "study.md",
     "write-a-regularizer.md",
+    "canon.md",
 )
 POST = sorted(p.name for p in (DOCS / "post").glob("*.md"))
 FENCE = re.compile(
