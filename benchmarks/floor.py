@@ -309,7 +309,8 @@ def measure(name: str, call: Call, args) -> tuple[float, float]:
     verdict = "ok" if ratio >= TARGET else "below"
     print(
         f"  {label:<22} {call.members:3d} members  {widths:<15}"
-        f" B={call.spec.batch_size:<4} N={len(call.x):<5} {call.spec.optimizer.name:<5} {epochs:5d} ep"
+        f" B={call.spec.batch_size:<4} N={len(call.x):<5}"
+        f" {call.spec.optimizer.name:<5} {epochs:5d} ep"
         f"  reglab {rate:6.1f}  floor {floor:6.1f} GFLOP/s  ratio {ratio:5.0%}"
         f"  (target >= {TARGET:.0%}: {verdict})  [{t_reglab:.2f} s / {t_floor:.2f} s]"
     )
