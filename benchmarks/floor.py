@@ -14,9 +14,14 @@ experiment's Config defaults at ``--seeds`` seeds) and measures, in the same pro
   its shift augmentation, the other options of the experiment are left out.
 - floor: a jitted ``jax.lax.scan`` over the same minibatch steps of the same matmuls
   (forward: tanh layers and a softmax output; backward: the weight gradients and the
-  deltas), batched over the same member count with einsum, same batch size, each member
-  its own fixed minibatches, and a plain ``W -= lr * dW``: no optimizer state, no
-  shuffling, no masks, no metrics. Also compiled first, then timed.
+  deltas), batched over the same member count with einsum, same batch size, fixed
+  minibatches, and a plain ``W -= lr * dW``: no optimizer state, no
+  shuffling, no masks, no metrics. Also compiled first, then timed. Layouts tried,
+  the fastest is the floor: each member its own minibatches; each seed's minibatch
+  shared by its configs, layer 1 of them one wide matmul (the trainer's layout); and,
+  where the trainer splits the configs into groups (``placement.group_shape``), both
+  on one group, times the groups (padded groups compute their padding, as the
+  trainer's do).
 
 Both count training FLOPs as 6 x parameters x batch per member-step (the last partial
 batch is padded to a whole one, as the trainer does), so the ratio reglab / floor is
@@ -52,6 +57,7 @@ from reglab.experiments import (  # noqa: E402
     weight_decay,
 )
 from reglab.optim import OptimizerSpec  # noqa: E402
+from reglab.placement import group_shape  # noqa: E402
 from reglab.train import TrainSpec, train  # noqa: E402
 
 TARGET = 0.60  # issue 23: every experiment's training >= 60 % of its floor
@@ -290,11 +296,12 @@ def floor_program(widths, seeds: int, wide: bool, lr: float = 0.01):
     return run
 
 
-def floor_seconds(call: Call, epochs: int, wide: bool) -> float:
+def floor_seconds(call: Call, epochs: int, wide: bool, configs: int = 0) -> float:
     """Return the seconds of the floor program on the call's shapes for epochs:
-    each member its own minibatches, or (wide) each seed's shared by its configs."""
+    each member its own minibatches, or (wide) each seed's shared by its configs;
+    configs: this many instead of the call's (one group of the trainer's layout)."""
     widths, B = call.spec.model.widths, call.spec.batch_size
-    S, C = len(call.ensemble.seeds), call.configs
+    S, C = len(call.ensemble.seeds), configs or call.configs
     steps, n, M = call.steps_per_epoch, len(call.x), S * C
     rng = np.random.default_rng(0)
 
@@ -338,6 +345,14 @@ def measure(name: str, call: Call, args) -> tuple[float, float]:
     layouts = {"per-member": floor_seconds(call, epochs, wide=False)}
     if call.configs > 1:
         layouts["wide"] = floor_seconds(call, epochs, wide=True)
+    seeds, n_params = len(call.ensemble.seeds), parameters(call.spec.model.widths)
+    groups, per_group = group_shape(seeds, call.configs, n_params)
+    if groups > 1:  # the trainer's groups, one after the other
+        for wide in (False, True):
+            one = floor_seconds(call, epochs, wide=wide, configs=per_group)
+            layouts[f"{groups}x{per_group} {'wide' if wide else 'per-member'}"] = (
+                groups * one
+            )
     best = min(layouts, key=layouts.get)
     t_floor = layouts[best]
     rate, floor = flops / t_reglab / 1e9, flops / t_floor / 1e9
