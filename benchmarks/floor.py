@@ -1,6 +1,6 @@
 """Each experiment's training against its floor: the rate XLA reaches on its shapes.
 
-    python benchmarks/floor.py [--seconds 1] [--repeats 3] [--seeds 3]
+    python benchmarks/floor.py [--seconds 2] [--repeats 2] [--seeds 3]
 
 For each of the post's five experiments (augmentation, weight_decay, dropout,
 label_smoothing, early_stopping) the script builds the TrainSpec and Ensemble its
@@ -222,7 +222,7 @@ EXPERIMENTS = {
 }
 
 
-REPEATS = [3]  # timed runs per measurement (--repeats); the fastest is kept
+REPEATS = [2]  # timed runs per measurement (--repeats); the fastest is kept
 
 
 def best_of(fn) -> float:
@@ -385,8 +385,8 @@ def measure(name: str, call: Call, args) -> tuple[float, float]:
 def main() -> None:
     """Print each experiment's training FLOPs, rates and ratios."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=1.0, help="per reglab run")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs, best kept")
+    parser.add_argument("--seconds", type=float, default=2.0, help="per reglab run")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs, best kept")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument(
         "--guess", type=float, default=60.0, help="GFLOP/s guessed to cut epochs"
