@@ -17,6 +17,25 @@ configure_xla()  # the XLA level the reglab command and its workers compile with
 claim_cpu_devices()  # before JAX starts, as the reglab command does
 
 
+@pytest.fixture(autouse=True)
+def plugins_stay_in_their_test():
+    """Unregister what a test registered and restore $REGLAB_PLUGINS after it: a
+    plug-in loaded in this process must not reach later tests' subprocesses (which
+    would fail importing a module only that test had on its path)."""
+    from reglab import regularizers
+
+    env = os.environ.get(regularizers.PLUGINS_ENV)
+    before = {r.name for r in regularizers.registered()}
+    yield
+    for reg in regularizers.registered():
+        if reg.name not in before:
+            regularizers.unregister(reg.name)
+    if env is None:
+        os.environ.pop(regularizers.PLUGINS_ENV, None)
+    else:
+        os.environ[regularizers.PLUGINS_ENV] = env
+
+
 @pytest.fixture
 def getkey():
     """Return a function that hands out a fresh PRNG key on each call."""

@@ -13,9 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from reglab import nn, regularizers
 from reglab.ensemble import Ensemble
-from reglab.optim import OptimizerSpec, build_optimizer, penalty_mask
+from reglab.optim import OptimizerSpec, penalty_mask
+from reglab.regularizers.base import Context
 from reglab.settings import Member
+from reglab.specs import TrainSpec
 
 B1, B2, EPS = 0.9, 0.999, 1e-8
 STEPS = 200
@@ -50,10 +53,14 @@ def _reglab(lr: float, decay: float, decoupled: bool) -> tuple[np.ndarray, str]:
     """Return theta after STEPS of reglab's chain and the settings' dtype."""
     a, b, theta = _problem()
     members = Ensemble.grid((0,), learning_rate=lr, l2_strength=decay).members()
-    member = Member(*(value[0] for value in members))  # the one member's scalars
+    member = Member((k, v[0]) for k, v in members.items())  # the one member's scalars
     spec = OptimizerSpec("adam", B1, B2, EPS, "decoupled" if decoupled else "coupled")
     params = {"W": jnp.asarray(theta)}  # one "weight" of 12
-    tx = build_optimizer(spec, member, penalty_mask(params, True), {"l2_strength"})
+    # the chain the program builds: the registry's rules around spec's optimizer
+    model = nn.MLPSpec((12, 1))
+    mask = penalty_mask(params, True)
+    ctx = Context(model, TrainSpec(model, spec), frozenset({"l2_strength"}), mask, 1)
+    tx = regularizers.optimizer(ctx, member)
     state = tx.init(params)
     a_, b_ = jnp.asarray(a), jnp.asarray(b)
 

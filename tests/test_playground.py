@@ -142,6 +142,9 @@ def test_setting_controls_come_from_the_settings_table(page):
             continue
         c = shown[row.name]
         assert (c["meaning"], c["scope"]) == (row.meaning, "setting")
+        if row.flag:  # a flag of its own (mixup_per_example): a choice, no range
+            assert c["choices"] and c["kind"] == "choice"
+            continue
         assert c["low"] >= row.low and (c["high"] or math.inf) <= row.high
     # defaults: the playground experiment's Config (the post's weight-decay row)
     defaults = {c["name"]: c["default"] for c in table["controls"]}
@@ -157,7 +160,7 @@ def test_setting_controls_come_from_the_settings_table(page):
 def added_row(monkeypatch):
     """A row added to the table, as a registered plug-in's would be."""
     row = settings.Setting(
-        "input_noise", 0.0, "std of Gaussian noise added to each training input",
+        "test_jitter", 0.0, "std of Gaussian noise added to each training input",
         "use 0.0 to train on the inputs as they are", low=0.0,
     )  # fmt: skip
     rows = (*settings.table(), row)
@@ -167,19 +170,19 @@ def added_row(monkeypatch):
 
 def test_a_row_added_to_the_table_appears_with_no_other_edit(page, added_row):
     table = page.http.get("/api/controls").json()
-    (c,) = [c for c in table["controls"] if c["name"] == "input_noise"]
+    (c,) = [c for c in table["controls"] if c["name"] == "test_jitter"]
     assert c["meaning"] == added_row.meaning and c["default"] == 0.0
     # no upper bound: a log slider over decades whose left end is 0 (off)
     assert c["scale"] == "log" and c["low"] == 0.0 and c["high"] is None
     assert 0 < c["slider_low"] < c["slider_high"]
-    parsed = controls.parse({"input_noise": "0.2", "pins": "input_noise:0"})
-    assert [m["input_noise"] for m in parsed.members] == [0.2, 0.0]
-    assert parsed.extra() == {"input_noise": (0.2, 0.0)}
-    reply = page.start({**SMALL, "input_noise": "-1"})
+    parsed = controls.parse({"test_jitter": "0.2", "pins": "test_jitter:0"})
+    assert [m["test_jitter"] for m in parsed.members] == [0.2, 0.0]
+    assert parsed.extra() == {"test_jitter": (0.2, 0.0)}
+    reply = page.start({**SMALL, "test_jitter": "-1"})
     assert reply.status_code == 422
     (error,) = reply.json()["errors"]
-    assert error["control"] == "input_noise"
-    assert "input_noise must be finite and >= 0, got -1.0" in error["message"]
+    assert error["control"] == "test_jitter"
+    assert "test_jitter must be finite and >= 0, got -1.0" in error["message"]
     assert added_row.fix in error["message"]
 
 
@@ -727,17 +730,17 @@ def test_waiting_and_a_restarted_server_are_explained(browser, tmp_path):
 def test_a_row_added_to_the_table_gets_a_slider_on_the_page(served, browser, added_row):
     app, url = served
     page = _open(browser, url, 1366, 900)
-    meaning = page.text_content("#control-input_noise .meaning")
+    meaning = page.text_content("#control-test_jitter .meaning")
     assert meaning == added_row.meaning
     before = page.evaluate("document.body.dataset.job")
-    page.fill("#input-input_noise", "0.2")
-    page.press("#input-input_noise", "Enter")
-    assert int(page.input_value("#slider-input_noise")) > 500  # log: 1e-4 .. 1
-    assert "input_noise=0.2" in page.evaluate("location.hash")
+    page.fill("#input-test_jitter", "0.2")
+    page.press("#input-test_jitter", "Enter")
+    assert int(page.input_value("#slider-test_jitter")) > 500  # log: 1e-4 .. 1
+    assert "test_jitter=0.2" in page.evaluate("location.hash")
     # the server took the value (training it is the registered regularizer's part)
     page.wait_for_function(f"document.body.dataset.job != '{before}'")
-    assert page.is_hidden("#error-input_noise")
-    page.locator("#slider-input_noise").focus()
+    assert page.is_hidden("#error-test_jitter")
+    page.locator("#slider-test_jitter").focus()
     page.keyboard.press("Home")  # the left end: exactly 0, off
-    assert page.input_value("#input-input_noise") == "0"
+    assert page.input_value("#input-test_jitter") == "0"
     assert not page.errors

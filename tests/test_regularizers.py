@@ -382,6 +382,8 @@ def test_member_pickles_with_a_plugins_setting_and_configs_take_it_as_a_field():
         assert back == member and back.probe_strength == 0.25
         assert jax.tree.structure(back) == jax.tree.structure(member)
         base = regularizers.plugin_config_base()
-        (field,) = dataclasses.fields(base)
-        assert (field.name, field.default) == ("probe_strength", 0.0)
-    assert dataclasses.fields(regularizers.plugin_config_base()) == ()  # built-ins
+        # (another test's plug-in may still be registered in this process)
+        fields = {f.name: f.default for f in dataclasses.fields(base)}
+        assert fields["probe_strength"] == 0.0
+    after = {f.name for f in dataclasses.fields(regularizers.plugin_config_base())}
+    assert "probe_strength" not in after and not after & {"l2_strength", "mixup"}
