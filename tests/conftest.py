@@ -15,12 +15,6 @@ from reglab.placement import claim_cpu_devices, configure_xla  # noqa: E402
 
 configure_xla()  # the XLA level the reglab command and its workers compile with
 claim_cpu_devices()  # before JAX starts, as the reglab command does
-# No persistent compile cache in this long-lived process: after the in-process
-# commands pointed it at the cache that the tests' subprocesses write too, three of
-# three full runs died inside JAX's cache read or write (SIGSEGV, SIGABRT) in
-# tests/test_train.py. A reglab command is one short process and keeps its cache;
-# the subprocesses the tests start still use theirs.
-jax.config.update("jax_enable_compilation_cache", False)
 
 
 @pytest.fixture(autouse=True)

@@ -108,3 +108,35 @@ def test_an_empty_reglab_cache_means_the_default_not_the_working_folder(monkeypa
         assert jax.config.jax_compilation_cache_dir == "/somewhere/cache/reglab/jax"
     finally:
         jax.config.update("jax_compilation_cache_dir", before)
+
+
+def _mappings() -> int:
+    with open(f"/proc/{os.getpid()}/maps") as f:
+        return sum(1 for _ in f)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs Linux /proc")
+def test_a_long_lived_process_keeps_a_bounded_number_of_compiled_programs():
+    # Each CPU executable holds its machine code in memory mappings, and Linux stops a
+    # process at vm.max_map_count of them (65530): an unbounded cache of programs
+    # killed the test suite inside XLA's compiler (SIGABRT) and cache (SIGSEGV).
+    def compile_one(n):
+        def program(a, b):  # a fresh function per run, as the trainer builds its own
+            return jnp.tanh(a @ b).sum(axis=0)
+
+        # numpy arguments: jnp.ones would compile (and keep) a program per shape itself
+        args = (np.ones((n, 3), np.float32), np.ones((3, 4), np.float32))
+        return placement.compiled(("bounded-cache-test", n), program, args)
+
+    kept = placement.PROGRAMS_KEPT
+    for n in range(1, 2 * kept + 1):  # fill the cache, and let the allocator settle
+        compile_one(n)
+    full = _mappings()
+    for n in range(2 * kept + 1, 5 * kept + 1):
+        compile_one(n)
+    # Once full, 96 more programs leave the mappings where they were (each program
+    # holds ~8: before the bound they grew by ~800 here), give or take allocator noise.
+    assert _mappings() - full < 50, _mappings() - full
+    assert len(placement.PROGRAMS) <= kept
+    assert compile_one(5 * kept)[1] == 0.0  # the most recent is served from the cache
+    assert ("bounded-cache-test", 1) not in {k[0] for k in placement.PROGRAMS}

@@ -21,7 +21,9 @@ Measured on the 2-core machine (2-64-64-2, 10 members): two devices 1.9x one dev
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -250,16 +252,32 @@ def deal(static, chunk_fn, split, shared, devices) -> tuple[list[DeviceRun], flo
     return runs, max(seconds for _, seconds in built)
 
 
-PROGRAMS: dict[Any, Any] = {}
+# The compiled programs kept, most recently used last. Bounded: on the CPU each XLA
+# executable keeps its machine code in its own memory mappings (~200 for one chunk
+# program of the moons trainer), and Linux refuses a process more than
+# vm.max_map_count (65530 by default) mappings. A long-lived process that compiled
+# without end (the playground's server, a study, the test suite: 26,000 mappings after
+# test_train.py alone) died inside XLA's compiler or its cache with SIGSEGV or SIGABRT
+# once mmap failed. 32 programs is ~7,000 mappings at most: every experiment's
+# programs and devices stay hot, and the oldest is compiled again if it returns.
+PROGRAMS_KEPT = 32
+PROGRAMS: OrderedDict[Any, Any] = OrderedDict()
+_PROGRAMS_LOCK = threading.Lock()
 
 
 def compiled(key, fn, args):
     """Return fn compiled for args' shapes, cached across calls; and compile time."""
     shapes = jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), args)
     full_key = (key, jax.tree.structure(args), tuple(jax.tree.leaves(shapes)))
-    if full_key in PROGRAMS:
-        return PROGRAMS[full_key], 0.0
+    with _PROGRAMS_LOCK:
+        if full_key in PROGRAMS:
+            PROGRAMS.move_to_end(full_key)
+            return PROGRAMS[full_key], 0.0
     start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    PROGRAMS[full_key] = compiled
-    return compiled, time.perf_counter() - start
+    program = jax.jit(fn).lower(*args).compile()
+    seconds = time.perf_counter() - start
+    with _PROGRAMS_LOCK:
+        PROGRAMS[full_key] = program
+        while len(PROGRAMS) > PROGRAMS_KEPT:
+            PROGRAMS.popitem(last=False)
+    return program, seconds
