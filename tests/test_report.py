@@ -5,8 +5,8 @@ import json
 import pytest
 from matplotlib.figure import Figure as MplFigure
 
-from reglab.experiments.base import Claim, Figure, Slider
-from reglab.report import Section, save_figure, save_slider, write_report
+from reglab.experiments.base import Claim, Figure, Slider, Table
+from reglab.report import Section, save_figure, save_slider, save_table, write_report
 
 
 def _line_figure(slope):
@@ -110,3 +110,57 @@ def test_slider_swaps_the_panel_in_chromium(report, browser):
     assert label == "3"
     assert not overflow  # readable on a phone: no sideways scrolling of the page
     assert not wrap_overflow
+
+
+@pytest.fixture
+def table_page(tmp_path):
+    table = Table(
+        "summary",
+        ["regularizer", "accuracy (95% CI)", "ECE"],
+        [["none", (0.81, "0.810 [0.80, 0.82]"), 0.12],
+         ["mixup", (0.9, "0.900 [0.89, 0.91]"), 0.05],
+         ["L2", (0.85, "0.850 [0.84, 0.86]"), 0.2]],
+        "each at its best strength",
+    )  # fmt: skip
+    saved = save_table(table, tmp_path / "exp", tmp_path)
+    section = Section("exp", {}, [], [], [], tables=[saved])
+    return write_report(tmp_path, [section], title="t", versions={}, total_seconds=1)
+
+
+def test_a_table_is_saved_as_csv_of_its_values_and_shown_with_its_texts(table_page):
+    rows = (table_page.parent / "exp" / "summary.csv").read_text().splitlines()
+    assert rows == ["regularizer,accuracy (95% CI),ECE", "none,0.81,0.12",
+                    "mixup,0.9,0.05", "L2,0.85,0.2"]  # fmt: skip
+    text = table_page.read_text()
+    assert 'data-sort="0.9">0.900 [0.89, 0.91]</td>' in text
+    assert 'href="exp/summary.csv">CSV</a>' in text
+
+
+def test_a_table_row_needs_a_cell_per_column():
+    with pytest.raises(ValueError, match="a row has 2 cells for 3 columns"):
+        Table("t", ["a", "b", "c"], [[1, 2]], "caption")
+
+
+@pytest.mark.browser
+def test_a_table_sorts_by_the_clicked_column_in_chromium(table_page, browser):
+    page = browser.new_page()
+    page.goto(table_page.as_uri())
+
+    def first_column():
+        return page.eval_on_selector_all(
+            "table.sortable tbody tr", "rows => rows.map(r => r.cells[0].textContent)"
+        )
+
+    assert first_column() == ["none", "mixup", "L2"]  # as the experiment gave them
+    page.click("table.sortable th button[data-col='1']")  # by the accuracy's value
+    assert first_column() == ["none", "L2", "mixup"]
+    page.click("table.sortable th button[data-col='1']")  # again: the other way
+    assert first_column() == ["mixup", "L2", "none"]
+    page.click("table.sortable th button[data-col='2']")  # ECE, a plain number
+    assert first_column() == ["mixup", "none", "L2"]
+    page.click("table.sortable th button[data-col='0']")  # words alphabetically
+    assert first_column() == ["L2", "mixup", "none"]
+    sorted_by = page.eval_on_selector_all(
+        "th button[aria-sort]", "bs => bs.map(b => [b.textContent, b.ariaSort])"
+    )
+    assert sorted_by == [["regularizer", "ascending"]]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reglab.experiments.base import Claim, Figure, Slider
+from reglab.experiments.base import Claim, Figure, Slider, Table
 
 
 @dataclass
@@ -24,6 +25,14 @@ class SavedSlider:
 
 
 @dataclass
+class SavedTable:
+    """A Table with its CSV written beside the page: the path relative to the page."""
+
+    table: Table
+    csv: str
+
+
+@dataclass
 class Section:
     """One experiment's part of the report."""
 
@@ -36,6 +45,7 @@ class Section:
     notes: list[str] = field(default_factory=list)
     cached: bool = False  # re-rendered from a saved result, not trained in this run
     devices: str = ""  # where it trained, e.g. "1 CPU device"
+    tables: list[SavedTable] = field(default_factory=list)
 
 
 # The post's section for each experiment: the report's headings.
@@ -92,6 +102,47 @@ def save_slider(slider: Slider, directory: Path, out_dir: Path) -> SavedSlider:
     )
 
 
+def save_table(table: Table, directory: Path, out_dir: Path) -> SavedTable:
+    """Write table as directory/<key>.csv (cells' values, not their texts)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{table.key}.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(table.columns)
+        writer.writerows([_cell_value(c) for c in row] for row in table.rows)
+    return SavedTable(table, str(path.relative_to(out_dir)))
+
+
+def _cell_value(cell: Any) -> Any:
+    return cell[0] if isinstance(cell, tuple) else cell
+
+
+def _table_html(saved: SavedTable) -> str:
+    t = saved.table
+    head = "".join(
+        f'<th><button type="button" data-col="{i}">{html.escape(c)}</button></th>'
+        for i, c in enumerate(t.columns)
+    )
+    rows = []
+    for row in t.rows:
+        cells = []
+        for c in row:
+            value, text = c if isinstance(c, tuple) else (c, c)
+            if isinstance(value, (int, float)):
+                sort = f'data-sort="{float(value)!r}"'
+                cells.append(f'<td class="num" {sort}>{_fmt(text)}</td>')
+            else:
+                cells.append(f"<td>{_fmt(text)}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return (
+        f'<figure class="table" id="{html.escape(t.key)}"><div class="table-wrap">'
+        f'<table class="sortable"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        f"<figcaption>{html.escape(t.caption)} Click a column to sort by it. "
+        f'<a href="{html.escape(saved.csv)}">CSV</a></figcaption></figure>'
+    )
+
+
 def _slider_html(s: SavedSlider) -> str:
     data = html.escape(json.dumps({"values": s.values, "images": s.images}))
     last = len(s.values) - 1
@@ -117,6 +168,31 @@ document.querySelectorAll("figure.slider").forEach(function (fig) {
     out.textContent = panels.values[input.value];
   });
 });
+// Each sortable table sorts by a column on a click (again: the other way round);
+// numbers by value (data-sort), words alphabetically.
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  table.querySelectorAll("th button").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var col = Number(button.dataset.col), body = table.tBodies[0];
+      var down = button.getAttribute("aria-sort") === "ascending";
+      table.querySelectorAll("th button").forEach(function (b) {
+        b.removeAttribute("aria-sort");
+      });
+      button.setAttribute("aria-sort", down ? "descending" : "ascending");
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = a.cells[col], y = b.cells[col], d;
+        if (x.dataset.sort !== undefined && y.dataset.sort !== undefined) {
+          d = Number(x.dataset.sort) - Number(y.dataset.sort);
+        } else {
+          d = x.textContent.localeCompare(y.textContent);
+        }
+        return down ? -d : d;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+});
 """
 
 # the report's style sheet; the sweep report (lab/sweep_report.py) shares it
@@ -136,6 +212,10 @@ tr.fail td.verdict { color: #b3261e; font-weight: 600; }
 details { margin: 0.6em 0; } code { font-size: 0.9em; }
 .summary { background: #f6f8fa; padding: 0.6em 1em; border-radius: 6px; }
 .table-wrap { overflow-x: auto; }
+table.sortable th button { font: inherit; font-weight: 600; background: none;
+  border: none; padding: 0; cursor: pointer; text-align: left; }
+table.sortable th button[aria-sort=ascending]::after { content: " \\25B2"; }
+table.sortable th button[aria-sort=descending]::after { content: " \\25BC"; }
 figure.slider label { display: block; font-weight: 600; }
 figure.slider input { width: 100%; max-width: 420px; vertical-align: middle; }
 figure.slider output { display: inline-block; min-width: 5em; font-weight: 400; }
@@ -265,6 +345,7 @@ def write_report(
             "</figcaption></figure>"
             for src, cap in s.figures
         ) + "".join(_slider_html(sl) for sl in s.sliders)
+        figs += "".join(_table_html(t) for t in s.tables)
         origin = "re-rendered from the saved result" if s.cached else "trained"
         where = f" on {html.escape(s.devices)}" if s.devices else ""
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in s.notes)

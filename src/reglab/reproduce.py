@@ -12,7 +12,7 @@ from pathlib import Path
 
 from reglab import experiments
 from reglab.experiments.base import Progress, Result
-from reglab.report import Section, save_figure, save_slider
+from reglab.report import Section, save_figure, save_slider, save_table
 
 
 def describe_devices() -> str:
@@ -48,9 +48,13 @@ def render(name: str, result: Result, out: Path, *, cached: bool) -> Section:
         save_slider(s, directory / "sliders", out)
         for s in getattr(drawn, "sliders", lambda r: [])(result)
     ]
+    tables = [
+        save_table(t, directory, out)
+        for t in getattr(drawn, "tables", lambda r: [])(result)
+    ]
     claims = mod.claims(result)
     timings = {**result.timings, "render_s": time.perf_counter() - t0}
     return Section(
         name, result.config, figures, sliders, claims, timings, result.notes, cached,
-        devices=result.devices or "",
+        devices=result.devices or "", tables=tables,
     )  # fmt: skip

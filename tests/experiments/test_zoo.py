@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from reglab.experiments import zoo
+from reglab.experiments import zoo, zoo_figures
 from reglab.experiments.base import Result
 
 REGS = ("l2_strength", *zoo.CANON)
@@ -79,6 +79,12 @@ def test_claims_and_summary_cover_only_the_regularizers_present():
     rows = zoo.summary_rows(result)
     assert [r["regularizer"] for r in rows] == ["no regularizer", "L2"]
     assert rows[1]["moons strength"] == 0.2
+    (table,) = zoo_figures.tables(result)  # the report's sortable summary
+    assert [row[0] for row in table.rows] == ["no regularizer", "L2"]
+    value, text = table.rows[1][2]  # moons clean accuracy: the mean, with its interval
+    assert value == pytest.approx(result["moons_test_acc"][:, 2].mean())
+    assert text.startswith(f"{value:.3f} [")
+    assert len(table.rows[1]) == len(table.columns)
 
 
 def test_config_refuses_unknown_regularizers_and_zero_strengths():

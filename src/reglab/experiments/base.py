@@ -227,6 +227,28 @@ class Figure:
 
 
 @dataclass
+class Table:
+    """Rows of numbers the report shows as a sortable table (and saves as CSV).
+
+    A cell is a number (sorted as one), a string, or (value, text): sorted by value,
+    shown as text (e.g. a mean with its interval).
+    """
+
+    key: str  # file stem, e.g. "zoo_summary"
+    columns: list[str]
+    rows: list[list[Any]]
+    caption: str
+
+    def __post_init__(self) -> None:
+        for row in self.rows:
+            if len(row) != len(self.columns):
+                raise ValueError(
+                    f"table {self.key!r}: a row has {len(row)} cells for"
+                    f" {len(self.columns)} columns"
+                )
+
+
+@dataclass
 class Slider:
     """A sweep shown one panel at a time: the report swaps panels with a slider."""
 

@@ -30,7 +30,14 @@ import numpy as np
 from reglab import metrics, nn, sharpness
 from reglab.data import WEIGHT_DECAY_MOONS, load, subset
 from reglab.ensemble import Ensemble
-from reglab.experiments.base import Claim, Progress, Result, Tally, config_dict
+from reglab.experiments.base import (
+    Claim,
+    Progress,
+    Result,
+    Tally,
+    config_dict,
+    mean_interval,
+)
 from reglab.experiments.moons import boundary_length, plane_grid, prob_class1
 from reglab.experiments.rules import Interval, Rules, shrink
 from reglab.optim import OptimizerSpec
@@ -406,18 +413,25 @@ def claims(result: Result) -> list[Claim]:
 
 
 def summary_rows(result: Result) -> list[dict[str, float | str]]:
-    """Return one row per regularizer at its best strength (moons and MNIST)."""
+    """Return one row per regularizer at its best strength (moons and MNIST): seed
+    means, and the 95% interval over seeds of each test accuracy ("... lo"/"... hi")."""
     rows = []
     regs = ["none", *dict.fromkeys(result["column_regularizer"][1:].tolist())]
     for reg in regs:
         cm, cn = column_of(result, reg, "moons"), column_of(result, reg, "mnist")
+        moons = mean_interval(result["moons_test_acc"][:, cm])
+        mnist = mean_interval(result["mnist_test_acc"][:, cn])
         rows.append({
             "regularizer": LABELS.get(reg, reg),
             "moons strength": float(result["column_strength"][cm]),
-            "moons clean acc": float(result["moons_test_acc"][:, cm].mean()),
+            "moons clean acc": moons[0],
+            "moons clean acc lo": moons[1],
+            "moons clean acc hi": moons[2],
             "moons flip fit": float(result["moons_flip_fit"][:, cm].mean()),
             "mnist strength": float(result["column_strength"][cn]),
-            "mnist acc": float(result["mnist_test_acc"][:, cn].mean()),
+            "mnist acc": mnist[0],
+            "mnist acc lo": mnist[1],
+            "mnist acc hi": mnist[2],
             "mnist ECE": float(result["mnist_ece"][:, cn].mean()),
             "top eigenvalue": float(_sharp(result, cn).mean()),
         })  # fmt: skip
