@@ -421,6 +421,10 @@ def test_a_small_job_is_not_stuck_behind_a_big_one(served):
         time.sleep(0.01)
     small_job, got = small.run(SMALL)
     assert got[-1][0] == "finished"
+    # and it heard that the big one was ahead of it, though the big one was most
+    # likely mid-turn (out of the queue) when it came: it was not counted then
+    queued = [e for k, e in got if k == "status"][0]
+    assert queued == {"job": small_job, "state": "queued", "ahead": 1}
     # the big job is still training: the small one did not wait for its end
     assert engine_job.status == "running"
     assert engine_job.last_frame.epoch < 1000

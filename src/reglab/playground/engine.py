@@ -194,6 +194,7 @@ class Engine:
         self._fresh: collections.deque[Job] = collections.deque()  # to start, FIFO
         self._turns: list[Job] = []  # started, unfinished: the least trained next
         self._starting: list[Job] = []  # the one whose first chunk runs (compiles)
+        self._training: list[Job] = []  # the one taking its turn (out of _turns)
         self._seen: dict[str, float] = {}  # client -> when it last showed up
         self._compiled: set[tuple] = set()
         self._compile_s: list[float] = []
@@ -217,7 +218,7 @@ class Engine:
                 if old.client in (client, WARMUP) and not old.ended:
                     old.replaced_by = job.id
                     self._stop(old, f"replaced by job {job.id}")
-            others = (*self._turns, *self._fresh, *self._starting)
+            others = (*self._turns, *self._fresh, *self._starting, *self._training)
             ahead = sum(j.stop is None for j in others)
             self.jobs[job.id] = job
             self._seen[client] = time.monotonic()
@@ -342,6 +343,7 @@ class Engine:
                 return False
             job = min(self._turns, key=lambda j: j.trained_s)
             self._turns.remove(job)
+            self._training[:] = [job]  # still ahead of a job submitted meanwhile
         t0 = time.perf_counter()
         try:
             cfg = job.settings.config()
@@ -353,6 +355,7 @@ class Engine:
                 self._end(job, "failed", message=f"{type(e).__name__}: {e}")
         job.trained_s += time.perf_counter() - t0
         with self._lock:
+            self._training.clear()
             if not job.ended:
                 self._turns.append(job)
         return True
