@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reglab.experiments import POST
 from reglab.experiments.base import Claim, Figure, Slider, Table
 
 
@@ -270,11 +271,14 @@ def failure_reason(c: Claim, quick: bool) -> str:
     if c.why:
         reasons.append(c.why)
     return (
-        "; ".join(reasons) or "measured against the post's statement: it does not hold"
+        "; ".join(reasons)
+        or "measured against the claim as stated: it does not hold here"
     )
 
 
 def _claims_table(claims: list[Claim], experiment: str, quick: bool = False) -> str:
+    # the post's sections state the post's claims; those beyond it, their papers'
+    said_by = "the post says" if experiment in POST else "the claim"
     rows = []
     for c in claims:
         said = verdict(c)
@@ -288,7 +292,7 @@ def _claims_table(claims: list[Claim], experiment: str, quick: bool = False) -> 
         rows.append(
             f'<tr class="{"pass" if c.passed else "fail"}" data-claim="{c.name}">'
             f'<td data-label="claim"><code>{html.escape(c.name)}</code></td>'
-            f'<td data-label="the post says">{html.escape(c.statement)}</td>'
+            f'<td data-label="{said_by}">{html.escape(c.statement)}</td>'
             f'<td data-label="measured" class="num">{_fmt(c.measured)}'
             f" {html.escape(c.comparison)} {_fmt(c.threshold)}{interval}</td>"
             f'<td data-label="verdict" class="verdict">{html.escape(said)}'
@@ -303,7 +307,7 @@ def _claims_table(claims: list[Claim], experiment: str, quick: bool = False) -> 
         )
     return (
         f'<div class="table-wrap"><table class="claims" data-experiment="{experiment}">'
-        "<thead><tr><th>claim</th><th>the post says</th><th>measured vs threshold"
+        f"<thead><tr><th>claim</th><th>{said_by}</th><th>measured vs threshold"
         "</th><th>verdict</th><th>what was compared</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table></div>"

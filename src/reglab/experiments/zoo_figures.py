@@ -26,7 +26,9 @@ def _curves(result: Result) -> MplFigure:
     fig = MplFigure(figsize=(12, 8.5), layout="constrained")
     axes = fig.subplots(2, 2).ravel()
     names = result["column_regularizer"]
-    colors = [f"C{i % 10}" for i in range(len(_regularizers(result)))]
+    # tab10, then colors of their own: 11 regularizers must not share one
+    palette = [f"C{i}" for i in range(10)] + ["black", "darkgoldenrod", "navy", "lime"]
+    colors = [palette[i % len(palette)] for i in range(len(_regularizers(result)))]
     for ax, (key, title) in zip(axes, PANELS, strict=True):
         values = result[key]  # (S, C)
         for reg, color in zip(_regularizers(result), colors, strict=True):
