@@ -1,11 +1,10 @@
 """Section 2.1: L2 and L1 weight decay on two moons with flipped labels.
 
-One ensemble holds every sweep (9 L2 columns, then 9 L1 columns; coupled penalties,
-the post's SGD), then the L1 strengths of ``prox_strengths`` as members flagged
-``proximal`` (soft-thresholding, whose zeros are exact). Final models are evaluated
-by ``predict``: P(class 1) over the input plane, accuracy on the noisy training labels
-and on a clean test draw, and the hidden-to-hidden weights W2 whose sparsity the post
-shows.
+One ensemble holds both sweeps (9 L2 columns, then 9 L1 columns; coupled penalties,
+the post's SGD); an optional second program repeats the L1 sweep with proximal
+soft-thresholding, whose zeros are exact. Final models are evaluated by ``predict``:
+P(class 1) over the input plane, accuracy on the noisy training labels and on a clean
+test draw, and the hidden-to-hidden weights W2 whose sparsity the post shows.
 Figures and sliders are drawn in ``weight_decay_figures`` (this module never imports
 matplotlib).
 """
@@ -154,22 +153,26 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
     )  # fmt: skip
     R = cfg.grid_resolution
     schedule = {"learning_rate": cfg.learning_rate, "alpha": cfg.alpha, "tau": cfg.tau}
-    l2, l1, lp = cfg.l2_strengths, cfg.l1_strengths, cfg.prox_strengths
-    n2, n1, n_p = len(l2), len(l1), len(lp)
-    # one program: the L2 sweep (L1 off), the L1 sweep (L2 off), then the proximal L1
-    # sweep (members flagged proximal: soft-thresholding instead of the subgradient).
-    # A second program for the proximal members cost a third of the experiment.
-    columns = {
-        "l2_strength": np.array(l2 + (0.0,) * (n1 + n_p)),
-        "l1_strength": np.array((0.0,) * n2 + l1 + lp),
-        **schedule,
-    }
-    if n_p:
-        columns["proximal"] = np.array((0.0,) * (n2 + n1) + (1.0,) * n_p)
-    ensemble = Ensemble(cfg.seeds, columns)
+    l2, l1 = cfg.l2_strengths, cfg.l1_strengths
+    n2, n1 = len(l2), len(l1)
+    # one program, 18 columns: L2 sweep (L1 off), then L1 sweep (L2 off)
+    coupled = Ensemble(
+        cfg.seeds,
+        {
+            "l2_strength": np.array(l2 + (0.0,) * n1),
+            "l1_strength": np.array((0.0,) * n2 + l1),
+            **schedule,
+        },
+    )
     sweeps = {"l2": (0, n2), "l1": (n2, n2 + n1)}  # column ranges
-    if n_p:
-        sweeps["prox"] = (n2 + n1, n2 + n1 + n_p)
+    calls = [(OptimizerSpec("sgd", penalty="coupled"), coupled, sweeps)]
+    if cfg.prox_strengths:
+        prox = Ensemble(
+            cfg.seeds, {"l1_strength": np.array(cfg.prox_strengths), **schedule}
+        )
+        sweeps = {"prox": (0, len(cfg.prox_strengths))}
+        calls.append((OptimizerSpec("sgd", penalty="proximal"), prox, sweeps))
+
     arrays: dict[str, np.ndarray] = {
         "x_train": data.x,
         "y_train": data.y,
@@ -179,45 +182,48 @@ def run(cfg: Config, *, progress: Progress | None = None) -> Result:
         "grid_y": gy,
         "seeds": np.array(cfg.seeds),
     }
-    tally = Tally(progress, 1)
-    spec = TrainSpec(_model(cfg), OptimizerSpec("sgd", penalty="coupled"),
-                     epochs=cfg.epochs, batch_size=cfg.batch_size)  # fmt: skip
-    res = tally.add(
-        train(
-            spec,
-            ensemble,
-            data.x,
-            data.y,
-            eval_sets={"train": (data.x, data.y)},
-            record=cfg.record_every,
-            progress=tally.progress(0),
+    tally = Tally(progress, len(calls))
+    for i, (optimizer, ensemble, sweeps) in enumerate(calls):
+        spec = TrainSpec(
+            _model(cfg), optimizer, epochs=cfg.epochs, batch_size=cfg.batch_size
         )
-    )
-    train_pred = predict(spec.model, res.params, data.x).argmax(-1)  # (S, C, n)
-    test_pred = predict(spec.model, res.params, test.x).argmax(-1)  # (S, C, n_test)
-    grid_logits = predict(spec.model, res.params, points)  # (S, C, R*R, 2)
-    grid_p = prob_class1(grid_logits).reshape(grid_logits.shape[:2] + (R, R))
-    arrays["record_epochs"] = res.record_epochs
-    for name, (a, b) in sweeps.items():
-        flipped = data.flipped
-        swept = {"l2": l2, "l1": l1, "prox": lp}
-        arrays[f"{name}_strengths"] = np.asarray(swept[name], np.float32)
-        arrays[f"{name}_W2"] = res.params["W2"][:, a:b]  # (S, C, H1, H2)
-        arrays[f"{name}_train_acc"] = (train_pred[:, a:b] == data.y).mean(-1)
-        arrays[f"{name}_train_acc_clean"] = (train_pred[:, a:b] == data.y_clean).mean(
-            -1
+
+        res = tally.add(
+            train(
+                spec,
+                ensemble,
+                data.x,
+                data.y,
+                eval_sets={"train": (data.x, data.y)},
+                record=cfg.record_every,
+                progress=tally.progress(i),
+            )
         )
-        arrays[f"{name}_test_acc"] = (test_pred[:, a:b] == test.y).mean(-1)
-        # fraction of flipped points predicted with their (wrong) flipped label
-        arrays[f"{name}_flip_fit"] = (
-            (train_pred[:, a:b][..., flipped] == data.y[flipped]).mean(-1)
-            if flipped.any()
-            else np.full(train_pred[:, a:b].shape[:2], np.nan)
-        )
-        arrays[f"{name}_train_loss_curve"] = res.history["train"]["loss"][:, a:b]
-        arrays[f"{name}_diverged"] = res.diverged[:, a:b]
-        if name != "prox":  # boundaries are drawn for the post's two sweeps
-            arrays[f"{name}_prob"] = grid_p[:, a:b].astype(np.float32)
+        train_pred = predict(spec.model, res.params, data.x).argmax(-1)  # (S, C, n)
+        test_pred = predict(spec.model, res.params, test.x).argmax(-1)  # (S, C, n_test)
+        grid_logits = predict(spec.model, res.params, points)  # (S, C, R*R, 2)
+        grid_p = prob_class1(grid_logits).reshape(grid_logits.shape[:2] + (R, R))
+        arrays["record_epochs"] = res.record_epochs
+        for name, (a, b) in sweeps.items():
+            flipped = data.flipped
+            swept = {"l2": l2, "l1": l1, "prox": cfg.prox_strengths}
+            arrays[f"{name}_strengths"] = np.asarray(swept[name], np.float32)
+            arrays[f"{name}_W2"] = res.params["W2"][:, a:b]  # (S, C, H1, H2)
+            arrays[f"{name}_train_acc"] = (train_pred[:, a:b] == data.y).mean(-1)
+            arrays[f"{name}_train_acc_clean"] = (
+                train_pred[:, a:b] == data.y_clean
+            ).mean(-1)
+            arrays[f"{name}_test_acc"] = (test_pred[:, a:b] == test.y).mean(-1)
+            # fraction of flipped points predicted with their (wrong) flipped label
+            arrays[f"{name}_flip_fit"] = (
+                (train_pred[:, a:b][..., flipped] == data.y[flipped]).mean(-1)
+                if flipped.any()
+                else np.full(train_pred[:, a:b].shape[:2], np.nan)
+            )
+            arrays[f"{name}_train_loss_curve"] = res.history["train"]["loss"][:, a:b]
+            arrays[f"{name}_diverged"] = res.diverged[:, a:b]
+            if name != "prox":  # boundaries are drawn for the post's two sweeps
+                arrays[f"{name}_prob"] = grid_p[:, a:b].astype(np.float32)
     return Result(
         NAME, config_dict(cfg), arrays, tally.timings, tally.notes,
         seed_axis=SEED_AXIS,
