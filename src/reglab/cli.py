@@ -227,6 +227,10 @@ def sweep(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     start = time.perf_counter()
     what = f"{name} {_sweep_name(args, name, settings, axes)}"
+    if args.executor == "ray":  # a missing Ray is refused before a folder is made
+        from reglab.lab.ray_executor import require_ray
+
+        require_ray()
     args.out = args.out or str(Path("reglab-sweep") / what.replace(" ", "-"))
     _check_writable(Path(args.out))
     outputs.claim_folder(Path(args.out), "sweep", what, same=name,

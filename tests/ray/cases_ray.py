@@ -49,9 +49,12 @@ def _sweep(where, *extra) -> None:
 
 def test_without_ray_the_executor_fails_in_one_line(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    monkeypatch.chdir(tmp_path)  # the default output folder would be made here
     with pytest.raises(SystemExit) as e:
-        cli.main([*SWEEP, "--store", str(tmp_path), "--executor", "ray"])
+        cli.main([*SWEEP, "--store", str(tmp_path / "store"), "--executor", "ray"])
     assert str(e.value) == 'reglab: --executor ray needs Ray: pip install "reglab[ray]"'
+    assert not (tmp_path / "reglab-sweep").exists()  # refused before any folder
+    assert not (tmp_path / "store").exists()
 
 
 def test_ray_and_local_executors_give_identical_numbers(local_ray, tmp_path):

@@ -36,6 +36,11 @@ MAX_RETRIES = 2  # a worker that dies (out of memory, a lost node) runs its task
 TASKS_PER_GPU = 4  # on GPU nodes: several tasks share one GPU (no preallocation)
 
 
+def require_ray() -> None:
+    """Fail in one line naming the extra when Ray is not installed (before any work)."""
+    _ray()
+
+
 def _ray():
     """Return the ray module, or fail in one line naming the extra."""
     try:
