@@ -76,7 +76,7 @@ def test_claims_and_summary_cover_only_the_regularizers_present():
     result.arrays["sharpness_columns"] = np.array([0, 2])
     result.arrays["mnist_top_eigenvalue"] = result["mnist_top_eigenvalue"][:, :2]
     assert zoo.claims(result) == []
-    rows = zoo.summary_rows(result)
+    rows = zoo_figures.summary_rows(result)
     assert [r["regularizer"] for r in rows] == ["no regularizer", "L2"]
     assert rows[1]["moons strength"] == 0.2
     (table,) = zoo_figures.tables(result)  # the report's sortable summary

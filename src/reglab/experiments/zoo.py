@@ -36,7 +36,6 @@ from reglab.experiments.base import (
     Result,
     Tally,
     config_dict,
-    mean_interval,
 )
 from reglab.experiments.moons import boundary_length, plane_grid, prob_class1
 from reglab.experiments.rules import Interval, Rules, shrink
@@ -299,7 +298,7 @@ def _strength(result: Result, c: int) -> str:
     return f"{LABELS[reg]} {result['column_strength'][c]:g}" if c else LABELS["none"]
 
 
-def _sharp(result: Result, c: int) -> np.ndarray:
+def top_eigenvalue(result: Result, c: int) -> np.ndarray:
     """Return the top eigenvalue (S,) of column c (measured at the chosen ones)."""
     where = list(result["sharpness_columns"]).index(c)
     return result["mnist_top_eigenvalue"][:, where]
@@ -397,9 +396,9 @@ def _mnist_claims(result: Result, has) -> list[Claim]:
             Claim.over_seeds(
                 f"{name}_flatter",
                 f"{words} at a lower top Hessian eigenvalue than {last}.",
-                _sharp(result, c) - _sharp(result, 0), 0.0, "<",
+                top_eigenvalue(result, c) - top_eigenvalue(result, 0), 0.0, "<",
                 f"top eigenvalue of the training loss at {_strength(result, c)} minus"
-                f" none ({_sharp(result, 0).mean():.3g})", why,
+                f" none ({top_eigenvalue(result, 0).mean():.3g})", why,
             ),
             Claim.over_seeds(
                 f"{name}_accuracy_no_lower",
@@ -420,29 +419,3 @@ def claims(result: Result) -> list[Claim]:
         return reg in present
 
     return _moons_claims(result, has) + _mnist_claims(result, has)
-
-
-def summary_rows(result: Result) -> list[dict[str, float | str]]:
-    """Return one row per regularizer at its best strength (moons and MNIST): seed
-    means, and the 95% interval over seeds of each test accuracy ("... lo"/"... hi")."""
-    rows = []
-    regs = ["none", *dict.fromkeys(result["column_regularizer"][1:].tolist())]
-    for reg in regs:
-        cm, cn = column_of(result, reg, "moons"), column_of(result, reg, "mnist")
-        moons = mean_interval(result["moons_test_acc"][:, cm])
-        mnist = mean_interval(result["mnist_test_acc"][:, cn])
-        rows.append({
-            "regularizer": LABELS.get(reg, reg),
-            "moons strength": float(result["column_strength"][cm]),
-            "moons clean acc": moons[0],
-            "moons clean acc lo": moons[1],
-            "moons clean acc hi": moons[2],
-            "moons flip fit": float(result["moons_flip_fit"][:, cm].mean()),
-            "mnist strength": float(result["column_strength"][cn]),
-            "mnist acc": mnist[0],
-            "mnist acc lo": mnist[1],
-            "mnist acc hi": mnist[2],
-            "mnist ECE": float(result["mnist_ece"][:, cn].mean()),
-            "top eigenvalue": float(_sharp(result, cn).mean()),
-        })  # fmt: skip
-    return rows

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
-from reglab.experiments.base import Figure, Result, Table
+from reglab.experiments.base import Figure, Result, Table, mean_interval
 from reglab.experiments.plots import band, named_seed, plot_probability, seed_note
-from reglab.experiments.zoo import LABELS, column_of, summary_rows
+from reglab.experiments.zoo import LABELS, column_of, top_eigenvalue
 
 PANELS = (
     ("moons_test_acc", "two moons: clean test accuracy"),
@@ -68,6 +68,32 @@ def _boundaries(result: Result) -> MplFigure:
     return fig
 
 
+def summary_rows(result: Result) -> list[dict[str, float | str]]:
+    """Return one row per regularizer at its best strength (moons and MNIST): seed
+    means, and the 95% interval over seeds of each test accuracy ("... lo"/"... hi")."""
+    rows = []
+    regs = ["none", *dict.fromkeys(result["column_regularizer"][1:].tolist())]
+    for reg in regs:
+        cm, cn = column_of(result, reg, "moons"), column_of(result, reg, "mnist")
+        moons = mean_interval(result["moons_test_acc"][:, cm])
+        mnist = mean_interval(result["mnist_test_acc"][:, cn])
+        rows.append({
+            "regularizer": LABELS.get(reg, reg),
+            "moons strength": float(result["column_strength"][cm]),
+            "moons clean acc": moons[0],
+            "moons clean acc lo": moons[1],
+            "moons clean acc hi": moons[2],
+            "moons flip fit": float(result["moons_flip_fit"][:, cm].mean()),
+            "mnist strength": float(result["column_strength"][cn]),
+            "mnist acc": mnist[0],
+            "mnist acc lo": mnist[1],
+            "mnist acc hi": mnist[2],
+            "mnist ECE": float(result["mnist_ece"][:, cn].mean()),
+            "top eigenvalue": float(top_eigenvalue(result, cn).mean()),
+        })  # fmt: skip
+    return rows
+
+
 def tables(result: Result) -> list[Table]:
     """The summary: each regularizer at its best strength per problem, sortable."""
     rows = summary_rows(result)
@@ -76,8 +102,8 @@ def tables(result: Result) -> list[Table]:
         mean, lo, hi = r[name], r[f"{name} lo"], r[f"{name} hi"]
         return (mean, f"{mean:.3f} [{lo:.3f}, {hi:.3f}]")
 
-    def num(x, digits=3):
-        return (x, f"{x:.{digits}g}")
+    def num(x):
+        return (x, f"{x:.3g}")
 
     columns = ["regularizer", "moons strength", "moons clean test acc (95% CI)",
                "moons flipped-label fit", "MNIST strength", "MNIST test acc (95% CI)",
