@@ -141,3 +141,44 @@ def test_a_long_lived_process_keeps_a_bounded_number_of_compiled_programs(monkey
     assert len(placement.PROGRAMS) <= kept
     assert compile_one(5 * kept)[1] == 0.0  # the most recent is served from the cache
     assert ("bounded-cache-test", 1) not in {k[0] for k in placement.PROGRAMS}
+
+
+def test_workers_are_dealt_equal_disjoint_runs_of_cores(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {7, 2, 3, 6, 4, 5, 0, 1})
+    assert placement.deal_cores(2) == [(0, 1, 2, 3), (4, 5, 6, 7)]
+    assert placement.deal_cores(3) == [(0, 1), (2, 3), (4, 5)]  # two left idle
+    assert placement.deal_cores(10) == [(i % 8,) for i in range(10)]  # round again
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {5, 2})  # a cpuset
+    assert placement.deal_cores(2) == [(2,), (5,)]
+
+
+def where_i_run(task, events):
+    """A worker's task: wait (so each worker takes one), say which cores it may use."""
+    import time
+
+    time.sleep(1.0)
+    return os.getpid(), sorted(os.sched_getaffinity(0))
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux only")
+def test_each_spawned_worker_runs_on_its_own_cores():
+    from reglab.lab.sweep import LocalExecutor
+
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        pytest.skip("needs two cores")
+    executor = LocalExecutor(2)
+    try:
+        outcomes = [
+            r
+            for tag, r in executor.run(where_i_run, [(0, 0), (1, 1)])
+            if tag is not None
+        ]
+    finally:
+        executor.close(cancel=False)
+    by_pid = dict(outcomes)
+    assert len(by_pid) == 2, f"both tasks ran in one worker: {outcomes}"
+    first, second = by_pid.values()
+    assert first and second and not set(first) & set(second)  # no core shared
+    assert set(first) | set(second) <= set(cores)
+    assert len(first) == len(second) == len(cores) // 2

@@ -45,6 +45,34 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def deal_cores(workers: int) -> list[tuple[int, ...]]:
+    """Return each of `workers` processes its own cores: this process's cores split
+    into equal disjoint runs (round the cores again when workers outnumber them).
+
+    Measured on the 2-core machine: two unpinned workers each start an XLA thread pool
+    as wide as the machine, and their threads contend: 784-128-10 SGD steps ran
+    ~1.4x slower than with each worker on its own core (537 -> 760 us/step).
+    """
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows: the OS places them
+        return []
+    share = max(1, len(cores) // max(workers, 1))
+    return [
+        tuple(cores[(i * share + j) % len(cores)] for j in range(share))
+        for i in range(workers)
+    ]
+
+
+def pin_to(cores: tuple[int, ...]) -> None:
+    """Keep this process (and the threads it starts, XLA's pool included) on cores.
+
+    Before JAX's backend starts: XLA sizes its thread pool by the cores it may use.
+    """
+    if cores and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cores)
+
+
 def requested_cpu_devices() -> int:
     """Return REGLAB_CPU_DEVICES, or one device per core (at most MAX_DEFAULT)."""
     raw = os.environ.get(ENV, "").strip()

@@ -104,13 +104,22 @@ class _Inherited:
     events: Any = None
 
 
-def init_worker(parent: int, events: Any, env: dict[str, str]) -> None:
-    """Set up a worker process: its parent watch, its devices, its event queue."""
+def init_worker(
+    parent: int, events: Any, env: dict[str, str], cores: Any = None
+) -> None:
+    """Set up a worker process: its parent watch, its cores (one share from the
+    cores queue, if given), its devices, its event queue."""
+    import contextlib
+    import queue
+
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     os.environ.update(env)
     _Inherited.events = events
-    from reglab.placement import prepare_process
+    from reglab.placement import pin_to, prepare_process
 
+    # a worker started beyond the shares dealt finds none: the OS places it
+    with contextlib.suppress(queue.Empty):
+        pin_to(cores.get(timeout=2) if cores is not None else ())
     prepare_process()
 
 
@@ -123,13 +132,19 @@ class LocalExecutor:
     """Spawned worker processes on this machine, one task at a time each."""
 
     def __init__(self, jobs: int, env: dict[str, str] | None = None) -> None:
+        from reglab.placement import deal_cores
+
         ctx = mp.get_context("spawn")  # a fresh interpreter: no JAX state is forked
         self.events = ctx.Queue()
+        self.cores = ctx.Queue()  # each worker takes its own share of the cores
+        shares = deal_cores(jobs)
+        for share in shares:
+            self.cores.put(share)
         self.pool = ProcessPoolExecutor(
             jobs,
             mp_context=ctx,
             initializer=init_worker,
-            initargs=(os.getpid(), self.events, env or {}),
+            initargs=(os.getpid(), self.events, env or {}, shares and self.cores),
         )
 
     def run(
@@ -171,8 +186,9 @@ class LocalExecutor:
                 p.join(timeout=2)
                 if p.is_alive():
                     p.kill()
-        self.events.cancel_join_thread()
-        self.events.close()
+        for q in (self.events, self.cores):
+            q.cancel_join_thread()
+            q.close()
 
 
 def summarize(points: list[dict[str, Any]], done: list) -> list[dict[str, Any]]:
