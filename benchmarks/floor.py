@@ -1,6 +1,6 @@
 """Each experiment's training against its floor: the rate XLA reaches on its shapes.
 
-    python benchmarks/floor.py [--seconds 2] [--repeats 2] [--seeds 3]
+    python benchmarks/floor.py [--seconds 2] [--repeats 2] [--seeds 3] [--cores N]
 
 For each of the post's five experiments (augmentation, weight_decay, dropout,
 label_smoothing, early_stopping) the script builds the TrainSpec and Ensemble its
@@ -30,11 +30,19 @@ the floor's time over reglab's on identical work; the issue's target is >= 60 %.
 FLOPs of each experiment's whole training (all its train calls at its full epochs) are
 printed too. Everything runs on JAX's default CPU device (one device: XLA's threads
 use the cores), at XLA's backend optimization level 1, as the ``reglab`` command sets.
+
+``--cores N`` first pins this process to N of its cores (as ``reglab reproduce`` pins
+each of its workers to one). The last lines then bound ``reglab reproduce``'s training
+from below: every experiment's whole training (all its calls at full epochs) at the
+floor's rate, in core-seconds, and over this machine's cores; and the same at reglab's
+measured rate (calls not measured take their measured sibling's rates).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,8 +51,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from reglab.placement import configure_xla
+from reglab.placement import configure_xla, deal_cores, pin_to
 
+if "--cores" in sys.argv:  # before JAX's backend starts: XLA sizes its pool by them
+    CORES = int(sys.argv[sys.argv.index("--cores") + 1])
+    pin_to(deal_cores(max(1, len(os.sched_getaffinity(0)) // CORES))[0])
 configure_xla()  # before JAX's backend starts: the level the reglab command uses
 
 from reglab import data, nn  # noqa: E402
@@ -392,6 +403,7 @@ def main() -> None:
         "--guess", type=float, default=60.0, help="GFLOP/s guessed to cut epochs"
     )
     parser.add_argument("--only", nargs="*", choices=sorted(EXPERIMENTS))
+    parser.add_argument("--cores", type=int, help="pin to this many cores first")
     args = parser.parse_args()
     REPEATS[0] = args.repeats
     print(
@@ -400,6 +412,7 @@ def main() -> None:
         " batch per member-step"
     )
     start = time.perf_counter()
+    at_floor = at_reglab = 0.0  # core-seconds of every experiment's whole training
     for name, build in EXPERIMENTS.items():
         if args.only and name not in args.only:
             continue
@@ -409,10 +422,26 @@ def main() -> None:
             f"{c.name or 'train'} {c.members}x{c.spec.epochs} ep" for c in calls
         )
         print(f"{name}: training {total / 1e12:.2f} TFLOP ({parts})")
+        rates = None
         for call in calls:
             if call.measure:
-                measure(name, call, args)
+                rates = measure(name, call, args)
+            flops = call.flops_per_epoch() * call.spec.epochs
+            at_reglab += flops / (rates[0] * 1e9)
+            at_floor += flops / (rates[1] * 1e9)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    machine = os.cpu_count() or 1
     print(f"total {time.perf_counter() - start:.0f} s")
+    print(
+        f"whole training, {args.seeds} seeds, on {cores} core(s) as measured: at the"
+        f" floor's rate {at_floor:.0f} s, at reglab's {at_reglab:.0f} s"
+    )
+    if cores == 1:
+        print(
+            f"over the machine's {machine} cores, each a worker like this: at least"
+            f" {at_floor / machine:.0f} s at the floor, {at_reglab / machine:.0f} s at"
+            " reglab's rate (training alone: no compile, data, figures or claims)"
+        )
 
 
 if __name__ == "__main__":
