@@ -8,6 +8,10 @@ import tempfile
 os.environ.setdefault("REGLAB_CPU_DEVICES", "2")  # the multi-device paths are tested
 # a test that forgets --store must not write ./reglab-runs into the checkout
 os.environ.setdefault("REGLAB_STORE", tempfile.mkdtemp(prefix="reglab-test-store-"))
+if os.environ.get("PYTEST_XDIST_WORKER") and "reglab-test-store-" in os.environ.get(
+    "REGLAB_STORE", ""
+):  # a pytest-xdist worker inherits the controller's: each gets its own
+    os.environ["REGLAB_STORE"] = tempfile.mkdtemp(prefix="reglab-test-store-")
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
@@ -15,6 +19,15 @@ from reglab.placement import claim_cpu_devices, configure_xla  # noqa: E402
 
 configure_xla()  # the XLA level the reglab command and its workers compile with
 claim_cpu_devices()  # before JAX starts, as the reglab command does
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the group marks
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (``-n``, in the pytest options), send every test that reads
+    the session's quick report to one worker, so it is made once, not per worker."""
+    for item in items:
+        if "quick_report" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("quick_report"))
 
 
 @pytest.fixture(autouse=True)
