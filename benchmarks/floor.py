@@ -51,11 +51,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from reglab.placement import configure_xla, deal_cores, pin_to
+from reglab.placement import configure_xla, my_cores, pin_to
 
 if "--cores" in sys.argv:  # before JAX's backend starts: XLA sizes its pool by them
-    CORES = int(sys.argv[sys.argv.index("--cores") + 1])
-    pin_to(deal_cores(max(1, len(os.sched_getaffinity(0)) // CORES))[0])
+    pin_to(tuple(my_cores() or ())[: int(sys.argv[sys.argv.index("--cores") + 1])])
 configure_xla()  # before JAX's backend starts: the level the reglab command uses
 
 from reglab import data, nn  # noqa: E402
@@ -429,7 +428,7 @@ def main() -> None:
             flops = call.flops_per_epoch() * call.spec.epochs
             at_reglab += flops / (rates[0] * 1e9)
             at_floor += flops / (rates[1] * 1e9)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    cores = len(my_cores() or [0])
     machine = os.cpu_count() or 1
     print(f"total {time.perf_counter() - start:.0f} s")
     print(

@@ -104,9 +104,7 @@ def main() -> None:
         budgets.append(("peak memory per process", peak, 1536.0, "MB"))
         for what, value, limit, unit in budgets:
             verdict = "within" if value <= limit else "OVER"
-            print(
-                f"budget {what}: {value:.1f} {unit} of {limit:.0f} {unit}: {verdict}"
-            )
+            print(f"budget {what}: {value:.1f} {unit} of {limit:.0f} {unit}: {verdict}")
 
 
 if __name__ == "__main__":
